@@ -1,0 +1,110 @@
+//! The access record of CONTRACT §1 and everything that turns bytes into it.
+//!
+//! Secrets (`api_key`, `token`) are replaced by a keyed [`Fingerprint`] while
+//! parsing: no code downstream of this crate ever sees them in clear.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::IpAddr;
+
+/// One API request as the gateway saw it, validated.
+///
+/// This is also the stored form: it (de)serializes with serde as is, with the
+/// secrets already fingerprinted, so reading it back never fingerprints twice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccessRecord {
+    /// Request id from the gateway; `None` when the input had none.
+    pub id: Option<String>,
+    /// Arrival time, epoch milliseconds (UTC).
+    pub ts_ms: i64,
+    pub api: Option<String>,
+    pub host: Option<String>,
+    /// Upper-cased HTTP method.
+    pub method: String,
+    /// Raw path, query string included.
+    pub path: String,
+    /// 100..=599.
+    pub status: u16,
+    pub latency_ms: f64,
+    pub request_bytes: u64,
+    pub response_bytes: u64,
+    pub client_ip: IpAddr,
+    /// ISO 3166-1 alpha-2, upper-cased.
+    pub country: Option<String>,
+    pub geo: Option<GeoPoint>,
+    pub user: Option<String>,
+    pub api_key: Option<Fingerprint>,
+    pub token: Option<Fingerprint>,
+    pub user_agent: Option<String>,
+}
+
+/// Latitude / longitude in degrees.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GeoPoint {
+    pub lat: f64,
+    pub lon: f64,
+}
+
+/// A keyed fingerprint of a secret: `fp:` + 32 hex digits (128 bits of keyed BLAKE3).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Fingerprint(pub String);
+
+impl Fingerprint {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Why one input record (a line of NDJSON, an element of an array) was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("line {line}{}: {reason}", field.as_ref().map(|f| format!(", field `{f}`")).unwrap_or_default())]
+pub struct RecordError {
+    /// 1-based line (NDJSON, logs) or element position (JSON / MessagePack arrays).
+    pub line: usize,
+    /// The offending field, when one field is to blame.
+    pub field: Option<String>,
+    pub reason: String,
+}
+
+/// Epoch milliseconds as RFC 3339 UTC with millisecond precision, e.g.
+/// `2026-12-04T20:03:15.123Z`: the one timestamp format of every output.
+pub fn format_ts_ms(ts_ms: i64) -> String {
+    let nanos = i128::from(ts_ms) * 1_000_000;
+    match time::OffsetDateTime::from_unix_timestamp_nanos(nanos) {
+        Ok(t) => {
+            let fmt = time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+            );
+            t.format(&fmt).unwrap_or_else(|_| ts_ms.to_string())
+        }
+        Err(_) => ts_ms.to_string(),
+    }
+}
+
+/// Parse an RFC 3339 timestamp into epoch milliseconds.
+pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+#[cfg(test)]
+mod ts_tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_round_trip() {
+        let ms = 1_764_878_595_123;
+        let s = format_ts_ms(ms);
+        assert_eq!(s, "2025-12-04T20:03:15.123Z");
+        assert_eq!(parse_rfc3339_ms(&s), Some(ms));
+        assert_eq!(parse_rfc3339_ms("2025-12-04T21:03:15.123+01:00"), Some(ms));
+        assert_eq!(parse_rfc3339_ms("yesterday"), None);
+    }
+}
