@@ -1,0 +1,451 @@
+//! API discovery: which API a record belongs to, and which endpoint template
+//! (`GET /v1/accounts/{id}`) its path is an instance of.
+//!
+//! Two layers fold the variable parts of a path. Simple rules recognise the
+//! obvious identifiers (numbers, UUIDs, hashes, tokens, e-mails) everywhere.
+//! A per-API [`EndpointCatalog`], learned in training, then folds positions
+//! that the rules miss but that clearly hold identifiers because they take
+//! many distinct values under the same prefix (`/users/alice`, `/users/bob`).
+
+use apiwarden_record::AccessRecord;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The placeholder of a folded segment.
+pub const ID_PLACEHOLDER: &str = "{id}";
+/// The template every path maps to once an API's catalog is full.
+pub const UNKNOWN_TEMPLATE: &str = "/{unknown}";
+
+/// Paths deeper than this are cut (the rest is folded into one `{rest}` segment)
+/// so a hostile path cannot make templates arbitrarily long.
+const MAX_SEGMENTS: usize = 16;
+/// Literal segments longer than this are identifiers whatever their alphabet.
+const MAX_LITERAL_SEGMENT: usize = 48;
+
+/// The API a record belongs to: its `api` field when present; otherwise
+/// derived from the `Host` header (`shop.example.com` → `shop`,
+/// `api.acme.io` → `acme`); with no usable host, the first path segment;
+/// else `"default"`. Pure and stateless: the service routes by it.
+pub fn api_name(rec: &AccessRecord) -> String {
+    if let Some(api) = rec.api.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+        return api.to_string();
+    }
+    if let Some(name) = rec.host.as_deref().and_then(api_from_host) {
+        return name;
+    }
+    let path = path_without_query(&rec.path);
+    normalized_segments(path)
+        .first()
+        .filter(|s| !is_identifier(s))
+        .map(|s| sanitize_name(s))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "default".to_string())
+}
+
+fn api_from_host(host: &str) -> Option<String> {
+    let host = host.trim().to_ascii_lowercase();
+    let host = strip_port(&host);
+    if host.is_empty() || host.parse::<std::net::IpAddr>().is_ok() {
+        return None;
+    }
+    let labels: Vec<&str> = host.split('.').filter(|l| !l.is_empty()).collect();
+    let mut start = 0;
+    // Skip generic leading labels, but keep at least "name.tld".
+    while start < labels.len() && labels.len() - start > 2 && matches!(labels[start], "www" | "api")
+    {
+        start += 1;
+    }
+    let name = sanitize_name(labels.get(start)?);
+    (!name.is_empty()).then_some(name)
+}
+
+fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        // IPv6 literal: "[::1]:8080".
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.rsplit_once(':') {
+        Some((h, port)) if !h.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+fn sanitize_name(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(64)
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+/// The path without its query string or fragment.
+pub fn path_without_query(path: &str) -> &str {
+    let end = path.find(['?', '#']).unwrap_or(path.len());
+    &path[..end]
+}
+
+/// Length of the query string (after `?`), 0 when none.
+pub fn query_len(path: &str) -> usize {
+    match path.find('?') {
+        Some(i) => path.len() - i - 1,
+        None => 0,
+    }
+}
+
+/// Path segments after resolving `.`, `..`, `//` and trailing slashes.
+/// At most [`MAX_SEGMENTS`]; a deeper path ends in a `{rest}` segment.
+pub fn normalized_segments(path: &str) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for seg in path.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            s => out.push(s),
+        }
+    }
+    if out.len() > MAX_SEGMENTS {
+        out.truncate(MAX_SEGMENTS - 1);
+        out.push("{rest}");
+    }
+    out
+}
+
+/// Whether a path segment is an identifier by its form alone: a number, a
+/// UUID, a hex hash, a base64-ish token, an e-mail, a long mix of letters and
+/// digits, a date.
+pub fn is_identifier(seg: &str) -> bool {
+    let len = seg.len();
+    if len == 0 {
+        return false;
+    }
+    if len > MAX_LITERAL_SEGMENT {
+        return true;
+    }
+    let bytes = seg.as_bytes();
+    let digits = bytes.iter().filter(|b| b.is_ascii_digit()).count();
+    let alpha = bytes.iter().filter(|b| b.is_ascii_alphabetic()).count();
+    if digits == len {
+        return true;
+    }
+    if is_uuid(bytes) {
+        return true;
+    }
+    if len >= 16 && bytes.iter().all(u8::is_ascii_hexdigit) {
+        return true;
+    }
+    if seg.contains('@') && seg.contains('.') {
+        return true;
+    }
+    // Dates, versions of records, "2024-01-31", "12:30": digits and separators.
+    if digits >= 4
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_digit() || b"-_.:".contains(b))
+    {
+        return true;
+    }
+    let tokenish = bytes
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_=+~.%".contains(b));
+    if !tokenish {
+        return false;
+    }
+    // Base64-ish tokens and long mixed identifiers ("ord_8f3a91c2", "AbC9xYz...").
+    if digits > 0 && alpha > 0 && len >= 8 {
+        return true;
+    }
+    let upper = bytes.iter().filter(|b| b.is_ascii_uppercase()).count();
+    let lower = bytes.iter().filter(|b| b.is_ascii_lowercase()).count();
+    len >= 20 && upper > 0 && lower > 0 && (digits > 0 || upper * 4 >= len)
+}
+
+fn is_uuid(b: &[u8]) -> bool {
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// Whether an endpoint authenticates (login, token, password, session...).
+pub fn is_auth_path(template: &str) -> bool {
+    let t = template.to_ascii_lowercase();
+    [
+        "login", "signin", "sign-in", "sign_in", "token", "oauth", "auth", "session", "password",
+    ]
+    .iter()
+    .any(|k| t.contains(k))
+}
+
+/// A path turned into a template, with the object id it carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Templated {
+    /// `/v1/accounts/{id}`; `/` for the root.
+    pub template: String,
+    /// The value of the last folded segment.
+    pub object_id: Option<String>,
+}
+
+/// Learned folds of one API: which (prefix, position) hold identifiers.
+///
+/// Bounded: at most `max_prefixes` prefixes are tracked while learning and
+/// each keeps at most `fold_after + 1` distinct values, so a scanner's random
+/// paths cannot blow it up.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EndpointCatalog {
+    /// Template prefixes (e.g. `/users`) whose next segment is an identifier.
+    folded_prefixes: BTreeSet<String>,
+}
+
+/// Learns an [`EndpointCatalog`] from training paths.
+#[derive(Debug, Clone)]
+pub struct CatalogBuilder {
+    fold_after: usize,
+    max_prefixes: usize,
+    /// Distinct literal values seen after each prefix (until it folds).
+    values: BTreeMap<String, BTreeSet<String>>,
+    folded: BTreeSet<String>,
+}
+
+impl CatalogBuilder {
+    /// `fold_after`: a position is folded once it has shown more than this many
+    /// distinct literal values under the same prefix.
+    pub fn new(fold_after: usize, max_prefixes: usize) -> Self {
+        CatalogBuilder {
+            fold_after: fold_after.max(1),
+            max_prefixes: max_prefixes.max(1),
+            values: BTreeMap::new(),
+            folded: BTreeSet::new(),
+        }
+    }
+
+    pub fn observe(&mut self, path: &str) {
+        let segments = normalized_segments(path_without_query(path));
+        let mut prefix = String::new();
+        for seg in segments {
+            let folded = if is_identifier(seg) || self.folded.contains(&prefix) {
+                true
+            } else {
+                self.learn(&prefix, seg)
+            };
+            prefix.push('/');
+            prefix.push_str(if folded { ID_PLACEHOLDER } else { seg });
+        }
+    }
+
+    /// Records `seg` after `prefix`; true when this makes the position fold.
+    fn learn(&mut self, prefix: &str, seg: &str) -> bool {
+        if !self.values.contains_key(prefix) && self.values.len() >= self.max_prefixes {
+            return false;
+        }
+        let set = self.values.entry(prefix.to_string()).or_default();
+        if set.len() <= self.fold_after && !set.contains(seg) {
+            set.insert(seg.to_string());
+        }
+        if set.len() > self.fold_after {
+            self.values.remove(prefix);
+            self.folded.insert(prefix.to_string());
+            return true;
+        }
+        false
+    }
+
+    pub fn finish(self) -> EndpointCatalog {
+        EndpointCatalog {
+            folded_prefixes: self.folded,
+        }
+    }
+}
+
+impl EndpointCatalog {
+    /// The template of a raw path (query stripped, ids folded).
+    pub fn template(&self, path: &str) -> Templated {
+        let segments = normalized_segments(path_without_query(path));
+        let mut template = String::with_capacity(path.len().min(128) + 1);
+        let mut object_id = None;
+        for seg in segments {
+            if is_identifier(seg) || self.folded_prefixes.contains(template.as_str()) {
+                object_id = Some(seg);
+                template.push('/');
+                template.push_str(ID_PLACEHOLDER);
+            } else {
+                template.push('/');
+                template.push_str(seg);
+            }
+        }
+        if template.is_empty() {
+            template.push('/');
+        }
+        Templated {
+            template,
+            object_id: object_id.map(str::to_string),
+        }
+    }
+
+    pub fn folded_prefixes(&self) -> usize {
+        self.folded_prefixes.len()
+    }
+}
+
+/// `GET /v1/accounts/{id}`.
+pub fn endpoint_name(method: &str, template: &str) -> String {
+    let mut s = String::with_capacity(method.len() + 1 + template.len());
+    s.push_str(method);
+    s.push(' ');
+    s.push_str(template);
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn rec(api: Option<&str>, host: Option<&str>, path: &str) -> AccessRecord {
+        AccessRecord {
+            id: None,
+            ts_ms: 0,
+            api: api.map(str::to_string),
+            host: host.map(str::to_string),
+            method: "GET".into(),
+            path: path.into(),
+            status: 200,
+            latency_ms: 1.0,
+            request_bytes: 0,
+            response_bytes: 0,
+            client_ip: "10.0.0.1".parse().unwrap(),
+            country: None,
+            geo: None,
+            user: None,
+            api_key: None,
+            token: None,
+            user_agent: None,
+        }
+    }
+
+    #[test]
+    fn api_name_prefers_the_field_then_host_then_path() {
+        assert_eq!(
+            api_name(&rec(Some("payments"), Some("x.io"), "/a")),
+            "payments"
+        );
+        assert_eq!(api_name(&rec(None, Some("shop.example.com"), "/a")), "shop");
+        assert_eq!(api_name(&rec(None, Some("api.acme.io:8443"), "/a")), "acme");
+        assert_eq!(
+            api_name(&rec(None, Some("www.Example.com"), "/a")),
+            "example"
+        );
+        assert_eq!(api_name(&rec(None, Some("api.io"), "/a")), "api");
+        assert_eq!(
+            api_name(&rec(None, Some("10.1.2.3:80"), "/orders/7")),
+            "orders"
+        );
+        assert_eq!(
+            api_name(&rec(None, Some("[::1]:80"), "/orders/7")),
+            "orders"
+        );
+        assert_eq!(api_name(&rec(None, None, "/billing/v1/x")), "billing");
+        assert_eq!(api_name(&rec(None, None, "/12345/x")), "default");
+        assert_eq!(api_name(&rec(None, None, "/")), "default");
+        assert_eq!(api_name(&rec(Some("  "), None, "/")), "default");
+    }
+
+    #[test]
+    fn identifiers_are_recognised_by_form() {
+        for id in [
+            "1002",
+            "550e8400-e29b-41d4-a716-446655440000",
+            "9f86d081884c7d659a2feaa0c55ad015",
+            "alice@example.com",
+            "ord_8f3a91c2",
+            "2024-01-31",
+            "eyJhbGciOiJIUzI1NiJ9",
+        ] {
+            assert!(is_identifier(id), "{id} should be an identifier");
+        }
+        for word in [
+            "v1",
+            "accounts",
+            "oauth2",
+            "invoices",
+            "wp-login.php",
+            ".env",
+            "me",
+        ] {
+            assert!(!is_identifier(word), "{word} should stay literal");
+        }
+    }
+
+    #[test]
+    fn templates_fold_ids_and_keep_the_last_as_object_id() {
+        let cat = EndpointCatalog::default();
+        let t = cat.template("/v1/accounts/1002/invoices/77?page=2");
+        assert_eq!(t.template, "/v1/accounts/{id}/invoices/{id}");
+        assert_eq!(t.object_id.as_deref(), Some("77"));
+        assert_eq!(cat.template("/").template, "/");
+        assert_eq!(cat.template("").template, "/");
+        assert_eq!(cat.template("//v1//x/").template, "/v1/x");
+        assert_eq!(cat.template("/v1/a/../b/./c").template, "/v1/b/c");
+        assert_eq!(cat.template("/../../etc/passwd").template, "/etc/passwd");
+        assert_eq!(cat.template("/v1/x").object_id, None);
+    }
+
+    #[test]
+    fn catalog_folds_high_cardinality_positions() {
+        let mut b = CatalogBuilder::new(20, 1000);
+        for name in ["alice", "bob", "carol"] {
+            b.observe(&format!("/users/{name}/profile"));
+        }
+        for i in 0..30 {
+            b.observe(&format!(
+                "/users/user{}x/profile",
+                "abcdefghijklmnopqrstuvwxyz".chars().nth(i % 26).unwrap()
+            ));
+            b.observe(&format!("/users/name-{i}-z/profile"));
+        }
+        b.observe("/v1/health");
+        b.observe("/v1/status");
+        let cat = b.finish();
+        let t = cat.template("/users/dave/profile");
+        assert_eq!(t.template, "/users/{id}/profile");
+        assert_eq!(t.object_id.as_deref(), Some("dave"));
+        assert_eq!(cat.template("/v1/health").template, "/v1/health");
+    }
+
+    #[test]
+    fn catalog_learning_is_bounded() {
+        let mut b = CatalogBuilder::new(5, 10);
+        for i in 0..10_000 {
+            b.observe(&format!("/scan{i}/a{i}/b"));
+        }
+        assert!(b.values.len() <= 10);
+        assert!(b.values.values().all(|s| s.len() <= 6));
+    }
+
+    #[test]
+    fn auth_endpoints_are_recognised() {
+        assert!(is_auth_path("/oauth/token"));
+        assert!(is_auth_path("/login"));
+        assert!(is_auth_path("/users/{id}/password/reset"));
+        assert!(!is_auth_path("/v1/accounts/{id}"));
+    }
+
+    proptest! {
+        #[test]
+        fn templating_never_panics_and_is_bounded(path in ".{0,400}") {
+            let cat = EndpointCatalog::default();
+            let t = cat.template(&path);
+            prop_assert!(t.template.starts_with('/'));
+            prop_assert!(t.template.matches('/').count() <= MAX_SEGMENTS);
+            prop_assert!(!t.template.contains("//"));
+        }
+
+        #[test]
+        fn api_name_never_panics(host in proptest::option::of(".{0,80}"), path in ".{0,80}") {
+            let name = api_name(&rec(None, host.as_deref(), &path));
+            prop_assert!(!name.is_empty());
+        }
+    }
+}
