@@ -1,0 +1,112 @@
+//! Key layouts. Big-endian integers so byte order is numeric order, and the
+//! sign bit flipped on timestamps so negative times sort before positive ones.
+
+pub(crate) fn ts_bytes(ts_ms: i64) -> [u8; 8] {
+    ((ts_ms as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+pub(crate) fn ts_from_bytes(b: [u8; 8]) -> i64 {
+    (u64::from_be_bytes(b) ^ (1 << 63)) as i64
+}
+
+/// `api \0 ts_be seq_be`: all records of an API together, in time order.
+pub(crate) fn record_key(api: &str, ts_ms: i64, seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(api.len() + 17);
+    k.extend_from_slice(api.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&ts_bytes(ts_ms));
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The first key of `api` at or after `ts_ms`.
+pub(crate) fn record_bound(api: &str, ts_ms: i64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(api.len() + 9);
+    k.extend_from_slice(api.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&ts_bytes(ts_ms));
+    k
+}
+
+/// The API name of a record key (API names never contain NUL: the server rejects them).
+pub(crate) fn api_of_record_key(key: &[u8]) -> Option<&[u8]> {
+    let nul = key.iter().position(|&b| b == 0)?;
+    key.get(..nul)
+}
+
+/// The smallest key past every key of `api`.
+pub(crate) fn after_api(api: &[u8]) -> Vec<u8> {
+    let mut k = api.to_vec();
+    k.push(1);
+    k
+}
+
+/// `last_seen_ts_be id`: alerts by recency.
+pub(crate) fn alert_time_key(last_seen_ms: i64, id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(8 + id.len());
+    k.extend_from_slice(&ts_bytes(last_seen_ms));
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+pub(crate) fn split_alert_time_key(key: &[u8]) -> Option<(i64, &str)> {
+    let ts: [u8; 8] = key.get(..8)?.try_into().ok()?;
+    let id = std::str::from_utf8(key.get(8..)?).ok()?;
+    Some((ts_from_bytes(ts), id))
+}
+
+pub(crate) fn allow_key(kind: &str, value: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(kind.len() + 1 + value.len());
+    k.extend_from_slice(kind.as_bytes());
+    k.push(0);
+    k.extend_from_slice(value.as_bytes());
+    k
+}
+
+/// Cursors are the hex of the last alert-time key returned.
+pub(crate) fn encode_cursor(key: &[u8]) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub(crate) fn decode_cursor(cursor: &str) -> Option<Vec<u8>> {
+    if !cursor.len().is_multiple_of(2) || cursor.len() < 16 {
+        return None;
+    }
+    (0..cursor.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(cursor.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_sort_numerically_including_negative() {
+        let ts = [-5_i64, -1, 0, 1, 1_700_000_000_000, i64::MAX];
+        for w in ts.windows(2) {
+            assert!(ts_bytes(w[0]) < ts_bytes(w[1]));
+        }
+        for t in ts {
+            assert_eq!(ts_from_bytes(ts_bytes(t)), t);
+        }
+    }
+
+    #[test]
+    fn record_keys_group_by_api_then_time() {
+        let a1 = record_key("a", 10, 0);
+        let a2 = record_key("a", 11, 0);
+        let ab = record_key("ab", 0, 0);
+        assert!(a1 < a2 && a2 < after_api(b"a") && after_api(b"a") <= ab);
+        assert_eq!(api_of_record_key(&a1), Some(&b"a"[..]));
+    }
+
+    #[test]
+    fn cursor_round_trip_and_garbage() {
+        let k = alert_time_key(42, "abc");
+        assert_eq!(decode_cursor(&encode_cursor(&k)), Some(k));
+        assert_eq!(decode_cursor("zz"), None);
+        assert_eq!(decode_cursor("0123456789abcdefz"), None);
+    }
+}

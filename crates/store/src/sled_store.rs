@@ -1,0 +1,548 @@
+//! The embedded, durable store on sled 0.34: one tree per kind of data.
+
+use crate::error::{decode, encode};
+use crate::keys;
+use crate::writer::{GroupSink, Writer};
+use crate::{
+    AlertPage, AlertQuery, AllowEntry, ApiSettings, DeadLetter, OnDurable, RecordEntry,
+    RetentionStats, Store, StoreError, StoredModel, StoredScore, WriteBatch,
+};
+use apiwarden_alert::Alert;
+use apiwarden_record::AccessRecord;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// sled applies a batch atomically in memory; very large ones stall everything else.
+const MAX_SLED_BATCH: usize = 1000;
+/// Old model bundles kept beside the current one.
+const MODELS_KEPT: usize = 3;
+
+const META_NEXT_SEQ: &[u8] = b"next_seq";
+const META_RECORD_COUNT: &[u8] = b"record_count";
+const META_MODEL_VERSION: &[u8] = b"model_version";
+
+#[derive(Debug, Clone)]
+pub struct SledConfig {
+    /// sled's page cache; its default (1 GiB) is too much for a side service.
+    pub cache_capacity_bytes: u64,
+    /// A group stops taking more waiting batches past this many operations.
+    pub max_group_ops: usize,
+}
+
+impl Default for SledConfig {
+    fn default() -> Self {
+        SledConfig {
+            cache_capacity_bytes: 256 * 1024 * 1024,
+            max_group_ops: 50_000,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Trees {
+    db: sled::Db,
+    records: sled::Tree,
+    record_ids: sled::Tree,
+    scores: sled::Tree,
+    alerts: sled::Tree,
+    alerts_by_time: sled::Tree,
+    apis: sled::Tree,
+    allowlist: sled::Tree,
+    models: sled::Tree,
+    meta: sled::Tree,
+    dead_letters: sled::Tree,
+    record_count: Arc<AtomicU64>,
+}
+
+pub struct SledStore {
+    trees: Trees,
+    writer: Writer,
+}
+
+impl SledStore {
+    /// Open (or create) the store in `dir`.
+    pub fn open(dir: &Path, cfg: &SledConfig) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cfg.cache_capacity_bytes)
+            .mode(sled::Mode::HighThroughput)
+            .open()?;
+        let meta = db.open_tree("meta")?;
+        let record_count = read_u64(&meta, META_RECORD_COUNT)?;
+        let trees = Trees {
+            records: db.open_tree("records")?,
+            record_ids: db.open_tree("record_ids")?,
+            scores: db.open_tree("scores")?,
+            alerts: db.open_tree("alerts")?,
+            alerts_by_time: db.open_tree("alerts_by_time")?,
+            apis: db.open_tree("apis")?,
+            allowlist: db.open_tree("allowlist")?,
+            models: db.open_tree("models")?,
+            dead_letters: db.open_tree("dead_letters")?,
+            meta,
+            db,
+            record_count: Arc::new(AtomicU64::new(record_count)),
+        };
+        let next_seq = read_u64(&trees.meta, META_NEXT_SEQ)?;
+        let sink = SledSink {
+            trees: trees.clone(),
+            next_seq,
+        };
+        let writer = Writer::spawn(sink, cfg.max_group_ops)?;
+        Ok(SledStore { trees, writer })
+    }
+
+    /// Commit what is queued, stop the writer and flush. Later submits fail with `Closed`.
+    pub fn close(&self) -> Result<(), StoreError> {
+        self.writer.close();
+        self.trees.db.flush()?;
+        Ok(())
+    }
+}
+
+impl Drop for SledStore {
+    fn drop(&mut self) {
+        if let Err(e) = self.close() {
+            tracing::error!(error = %e, "flushing the store on close failed");
+        }
+    }
+}
+
+fn read_u64(tree: &sled::Tree, key: &[u8]) -> Result<u64, StoreError> {
+    match tree.get(key)? {
+        None => Ok(0),
+        Some(v) => {
+            let bytes: [u8; 8] = v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                tree: "meta",
+                reason: format!("{} is not a u64", String::from_utf8_lossy(key)),
+            })?;
+            Ok(u64::from_be_bytes(bytes))
+        }
+    }
+}
+
+struct SledSink {
+    trees: Trees,
+    next_seq: u64,
+}
+
+/// Applies inserts to one tree in sled batches of at most [`MAX_SLED_BATCH`].
+struct Chunked<'a> {
+    tree: &'a sled::Tree,
+    batch: sled::Batch,
+    len: usize,
+}
+
+impl<'a> Chunked<'a> {
+    fn new(tree: &'a sled::Tree) -> Self {
+        Chunked {
+            tree,
+            batch: sled::Batch::default(),
+            len: 0,
+        }
+    }
+
+    fn insert(&mut self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<(), StoreError> {
+        self.batch.insert(key.as_ref(), value.as_ref());
+        self.bump()
+    }
+
+    fn bump(&mut self) -> Result<(), StoreError> {
+        self.len += 1;
+        if self.len >= MAX_SLED_BATCH {
+            self.finish()?;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), StoreError> {
+        if self.len > 0 {
+            self.tree.apply_batch(std::mem::take(&mut self.batch))?;
+            self.len = 0;
+        }
+        Ok(())
+    }
+}
+
+impl GroupSink for SledSink {
+    fn commit(&mut self, group: &[WriteBatch]) -> Result<(), StoreError> {
+        let t = &self.trees;
+        let mut records = Chunked::new(&t.records);
+        let mut ids = Chunked::new(&t.record_ids);
+        let mut scores = Chunked::new(&t.scores);
+        let mut dead = Chunked::new(&t.dead_letters);
+        let mut new_records = 0u64;
+        for batch in group {
+            for entry in &batch.records {
+                let key = keys::record_key(&entry.api, entry.record.ts_ms, self.next_seq);
+                self.next_seq += 1;
+                records.insert(&key, encode("records", &entry.record)?)?;
+                if let Some(id) = &entry.record.id {
+                    ids.insert(id.as_bytes(), &key)?;
+                }
+                new_records += 1;
+            }
+            for score in &batch.scores {
+                scores.insert(score.id.as_bytes(), encode("scores", score)?)?;
+            }
+            for letter in &batch.dead_letters {
+                let mut key = keys::ts_bytes(letter.failed_ms).to_vec();
+                key.extend_from_slice(&self.next_seq.to_be_bytes());
+                self.next_seq += 1;
+                dead.insert(key, encode("dead_letters", letter)?)?;
+            }
+            for alert in &batch.alerts {
+                upsert_alert(t, alert)?;
+            }
+        }
+        records.finish()?;
+        ids.finish()?;
+        scores.finish()?;
+        dead.finish()?;
+        let count = t.record_count.fetch_add(new_records, Ordering::Relaxed) + new_records;
+        let mut meta = sled::Batch::default();
+        meta.insert(META_NEXT_SEQ, &self.next_seq.to_be_bytes());
+        meta.insert(META_RECORD_COUNT, &count.to_be_bytes());
+        t.meta.apply_batch(meta)?;
+        t.db.flush()?;
+        Ok(())
+    }
+}
+
+fn upsert_alert(t: &Trees, alert: &Alert) -> Result<(), StoreError> {
+    if let Some(old) = t.alerts.get(alert.id.as_bytes())? {
+        let old: Alert = decode("alerts", &old)?;
+        if old.last_seen_ms != alert.last_seen_ms {
+            t.alerts_by_time
+                .remove(keys::alert_time_key(old.last_seen_ms, &old.id))?;
+        }
+    }
+    t.alerts
+        .insert(alert.id.as_bytes(), encode("alerts", alert)?)?;
+    t.alerts_by_time
+        .insert(keys::alert_time_key(alert.last_seen_ms, &alert.id), &[])?;
+    Ok(())
+}
+
+fn entry_from(key: &[u8], value: &[u8]) -> Result<RecordEntry, StoreError> {
+    let api = keys::api_of_record_key(key).ok_or(StoreError::Corrupt {
+        tree: "records",
+        reason: "key without API".into(),
+    })?;
+    let record: AccessRecord = decode("records", value)?;
+    Ok(RecordEntry {
+        api: String::from_utf8_lossy(api).into_owned(),
+        record,
+    })
+}
+
+impl Store for SledStore {
+    fn submit(&self, batch: WriteBatch, on_durable: Option<OnDurable>) -> Result<(), StoreError> {
+        self.writer.submit(batch, on_durable)
+    }
+
+    fn record(&self, id: &str) -> Result<Option<RecordEntry>, StoreError> {
+        let Some(key) = self.trees.record_ids.get(id.as_bytes())? else {
+            return Ok(None);
+        };
+        match self.trees.records.get(&key)? {
+            Some(v) => entry_from(&key, &v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn records_range(
+        &self,
+        api: &str,
+        since_ms: i64,
+        until_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<RecordEntry>, StoreError> {
+        let lo = keys::record_bound(api, since_ms);
+        let hi = keys::record_bound(api, until_ms);
+        if lo >= hi {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for item in self.trees.records.range(lo..hi).take(limit) {
+            let (k, v) = item?;
+            out.push(entry_from(&k, &v)?);
+        }
+        Ok(out)
+    }
+
+    fn scan_records(&self, visit: &mut dyn FnMut(RecordEntry) -> bool) -> Result<(), StoreError> {
+        for item in self.trees.records.iter() {
+            let (k, v) = item?;
+            if !visit(entry_from(&k, &v)?) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn record_count(&self) -> Result<u64, StoreError> {
+        Ok(self.trees.record_count.load(Ordering::Relaxed))
+    }
+
+    fn score(&self, id: &str) -> Result<Option<StoredScore>, StoreError> {
+        self.trees
+            .scores
+            .get(id.as_bytes())?
+            .map(|v| decode("scores", &v))
+            .transpose()
+    }
+
+    fn alert(&self, id: &str) -> Result<Option<Alert>, StoreError> {
+        self.trees
+            .alerts
+            .get(id.as_bytes())?
+            .map(|v| decode("alerts", &v))
+            .transpose()
+    }
+
+    fn alerts(&self, query: &AlertQuery) -> Result<AlertPage, StoreError> {
+        let lo = keys::ts_bytes(query.since_ms.unwrap_or(i64::MIN)).to_vec();
+        let hi = match &query.cursor {
+            Some(c) => keys::decode_cursor(c).ok_or(StoreError::InvalidCursor)?,
+            None => match query.until_ms {
+                Some(u) if u < i64::MAX => keys::ts_bytes(u + 1).to_vec(),
+                _ => vec![0xff; 9],
+            },
+        };
+        let mut page = AlertPage::default();
+        if lo >= hi || query.limit == 0 {
+            return Ok(page);
+        }
+        for item in self.trees.alerts_by_time.range(lo..hi).rev() {
+            let (k, _) = item?;
+            let Some((_, id)) = keys::split_alert_time_key(&k) else {
+                continue;
+            };
+            let Some(alert) = self.alert(id)? else {
+                continue;
+            };
+            if matches_query(&alert, query) {
+                page.alerts.push(alert);
+                if page.alerts.len() >= query.limit {
+                    page.next_cursor = Some(keys::encode_cursor(&k));
+                    break;
+                }
+            }
+        }
+        Ok(page)
+    }
+
+    fn api_settings(&self, api: &str) -> Result<Option<ApiSettings>, StoreError> {
+        self.trees
+            .apis
+            .get(api.as_bytes())?
+            .map(|v| decode("apis", &v))
+            .transpose()
+    }
+
+    fn all_api_settings(&self) -> Result<Vec<ApiSettings>, StoreError> {
+        self.trees
+            .apis
+            .iter()
+            .map(|item| {
+                let (_, v) = item?;
+                decode("apis", &v)
+            })
+            .collect()
+    }
+
+    fn put_api_settings(&self, settings: &ApiSettings) -> Result<(), StoreError> {
+        self.trees
+            .apis
+            .insert(settings.api.as_bytes(), encode("apis", settings)?)?;
+        self.trees.db.flush()?;
+        Ok(())
+    }
+
+    fn allowlist(&self) -> Result<Vec<AllowEntry>, StoreError> {
+        self.trees
+            .allowlist
+            .iter()
+            .map(|item| {
+                let (_, v) = item?;
+                decode("allowlist", &v)
+            })
+            .collect()
+    }
+
+    fn put_allow(&self, entry: &AllowEntry) -> Result<(), StoreError> {
+        self.trees.allowlist.insert(
+            keys::allow_key(&entry.kind, &entry.value),
+            encode("allowlist", entry)?,
+        )?;
+        self.trees.db.flush()?;
+        Ok(())
+    }
+
+    fn remove_allow(&self, kind: &str, value: &str) -> Result<bool, StoreError> {
+        let existed = self
+            .trees
+            .allowlist
+            .remove(keys::allow_key(kind, value))?
+            .is_some();
+        self.trees.db.flush()?;
+        Ok(existed)
+    }
+
+    fn put_model(&self, bytes: &[u8], created_ms: i64) -> Result<u64, StoreError> {
+        let version = self
+            .trees
+            .meta
+            .update_and_fetch(META_MODEL_VERSION, |old| {
+                let n = old
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map(u64::from_be_bytes)
+                    .unwrap_or(0);
+                Some((n + 1).to_be_bytes().to_vec())
+            })?
+            .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(1);
+        let mut value = Vec::with_capacity(8 + bytes.len());
+        value.extend_from_slice(&created_ms.to_be_bytes());
+        value.extend_from_slice(bytes);
+        self.trees.models.insert(version.to_be_bytes(), value)?;
+        let stale: Vec<sled::IVec> = self
+            .trees
+            .models
+            .iter()
+            .keys()
+            .rev()
+            .skip(MODELS_KEPT)
+            .collect::<Result<_, _>>()?;
+        for key in stale {
+            self.trees.models.remove(key)?;
+        }
+        self.trees.db.flush()?;
+        Ok(version)
+    }
+
+    fn latest_model(&self) -> Result<Option<StoredModel>, StoreError> {
+        let Some((k, v)) = self.trees.models.last()? else {
+            return Ok(None);
+        };
+        let corrupt = || StoreError::Corrupt {
+            tree: "models",
+            reason: "short model entry".into(),
+        };
+        let version = u64::from_be_bytes(k.as_ref().try_into().map_err(|_| corrupt())?);
+        let created: [u8; 8] = v
+            .get(..8)
+            .ok_or_else(corrupt)?
+            .try_into()
+            .map_err(|_| corrupt())?;
+        Ok(Some(StoredModel {
+            version,
+            created_ms: i64::from_be_bytes(created),
+            bytes: v.get(8..).ok_or_else(corrupt)?.to_vec(),
+        }))
+    }
+
+    fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError> {
+        self.trees
+            .dead_letters
+            .iter()
+            .rev()
+            .take(limit)
+            .map(|item| {
+                let (_, v) = item?;
+                decode("dead_letters", &v)
+            })
+            .collect()
+    }
+
+    fn apply_retention(&self, cutoff_ms: i64) -> Result<RetentionStats, StoreError> {
+        let t = &self.trees;
+        let mut stats = RetentionStats::default();
+        let mut next_api_start: Vec<u8> = Vec::new();
+        while let Some((first, _)) = t
+            .records
+            .range(next_api_start.clone()..)
+            .next()
+            .transpose()?
+        {
+            let Some(api) = keys::api_of_record_key(&first) else {
+                break;
+            };
+            let api = api.to_vec();
+            let mut lo = api.clone();
+            lo.push(0);
+            let hi = keys::record_bound(&String::from_utf8_lossy(&api), cutoff_ms);
+            // Collect in chunks so no iterator is held open across deletes.
+            loop {
+                let chunk: Vec<(sled::IVec, sled::IVec)> = t
+                    .records
+                    .range(lo.clone()..hi.clone())
+                    .take(MAX_SLED_BATCH)
+                    .collect::<Result<_, _>>()?;
+                if chunk.is_empty() {
+                    break;
+                }
+                let mut records = sled::Batch::default();
+                let mut ids = sled::Batch::default();
+                let mut scores = sled::Batch::default();
+                for (k, v) in &chunk {
+                    records.remove(k);
+                    if let Ok(rec) = decode::<AccessRecord>("records", v) {
+                        if let Some(id) = rec.id {
+                            if t.record_ids.get(id.as_bytes())?.as_deref() == Some(k.as_ref()) {
+                                ids.remove(id.as_bytes());
+                            }
+                            if t.scores.contains_key(id.as_bytes())? {
+                                scores.remove(id.as_bytes());
+                                stats.scores += 1;
+                            }
+                        }
+                    }
+                }
+                t.scores.apply_batch(scores)?;
+                t.record_ids.apply_batch(ids)?;
+                t.records.apply_batch(records)?;
+                let n = chunk.len() as u64;
+                stats.records += n;
+                let _ = t
+                    .record_count
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+                        Some(c.saturating_sub(n))
+                    });
+            }
+            next_api_start = keys::after_api(&api);
+        }
+        let old_alerts: Vec<sled::IVec> = t
+            .alerts_by_time
+            .range(..keys::ts_bytes(cutoff_ms).to_vec())
+            .keys()
+            .collect::<Result<_, _>>()?;
+        for k in old_alerts {
+            if let Some((_, id)) = keys::split_alert_time_key(&k) {
+                t.alerts.remove(id.as_bytes())?;
+            }
+            t.alerts_by_time.remove(&k)?;
+            stats.alerts += 1;
+        }
+        t.db.flush()?;
+        Ok(stats)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        crate::write_durable(self, WriteBatch::default())
+    }
+
+    fn size_on_disk(&self) -> u64 {
+        self.trees.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+pub(crate) fn matches_query(alert: &Alert, q: &AlertQuery) -> bool {
+    q.api.as_deref().is_none_or(|api| alert.api == api)
+        && q.attack.is_none_or(|a| alert.attack == a)
+        && q.since_ms.is_none_or(|s| alert.last_seen_ms >= s)
+        && q.until_ms.is_none_or(|u| alert.last_seen_ms <= u)
+}
