@@ -3,6 +3,28 @@
 //! Secrets (`api_key`, `token`) are replaced by a keyed [`Fingerprint`] while
 //! parsing: no code downstream of this crate ever sees them in clear.
 
+mod body;
+mod combined;
+mod contract;
+mod fields;
+mod fingerprint;
+mod format;
+mod line;
+mod nginx;
+mod open;
+mod reader;
+mod scalar;
+mod timestamp;
+mod validate;
+
+pub use body::parse_bytes;
+pub use fingerprint::{Fingerprinter, KeyError, KEY_BYTES};
+pub use format::InputFormat;
+pub use line::MAX_RECORD_BYTES;
+pub use nginx::NGINX_LOG_FORMAT;
+pub use open::{open_input, InputError};
+pub use reader::RecordReader;
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::IpAddr;
