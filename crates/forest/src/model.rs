@@ -1,0 +1,384 @@
+//! The fitted forest and its scoring kernels.
+//!
+//! All trees live in one flat node array. A leaf points to itself and has a
+//! NaN threshold (`x >= NaN` is false), so walking a tree is a fixed number of
+//! branch-free steps: rows that reach a leaf early just stay there. That lets
+//! the batch kernel advance a block of rows through a tree in lock-step, which
+//! keeps many independent loads in flight instead of one pointer chase.
+
+use crate::build::GrownTree;
+use crate::error::ForestError;
+use crate::path_length::average_path_length;
+use ndarray::ArrayView2;
+use serde::{Deserialize, Serialize};
+
+/// Rows advanced through a tree together by the batch kernel.
+const ROW_BLOCK: usize = 128;
+/// Trees walked together for one row by [`IsolationForest::score_one`].
+const TREE_GROUP: usize = 8;
+
+#[derive(Debug, Clone, Copy)]
+#[repr(C)]
+pub(crate) struct Node {
+    /// Rows with `value < threshold` go to `left`, the others to `left + 1`.
+    /// NaN for leaves.
+    pub threshold: f64,
+    pub feature: u32,
+    /// Index of the left child; a leaf's own index.
+    pub left: u32,
+}
+
+/// Bitwise on the threshold, so two identical forests (NaN leaves and all) compare equal.
+impl PartialEq for Node {
+    fn eq(&self, other: &Self) -> bool {
+        self.threshold.to_bits() == other.threshold.to_bits()
+            && self.feature == other.feature
+            && self.left == other.left
+    }
+}
+
+impl Node {
+    pub(crate) fn leaf(index: u32) -> Self {
+        Self {
+            threshold: f64::NAN,
+            feature: 0,
+            left: index,
+        }
+    }
+
+    fn is_leaf(&self, index: usize) -> bool {
+        self.left as usize == index
+    }
+
+    #[inline(always)]
+    fn next(&self, value: f64) -> u32 {
+        self.left + u32::from(value >= self.threshold)
+    }
+}
+
+/// A fitted isolation forest (Liu, Ting & Zhou 2008).
+///
+/// Invariants (checked when deserializing): every child index and root is in
+/// range of `nodes`, every feature index is below `n_features`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ForestRepr", into = "ForestRepr")]
+pub struct IsolationForest {
+    n_features: usize,
+    sample_size: usize,
+    nodes: Vec<Node>,
+    /// Per node: for leaves, depth + c(rows in the leaf); unused for splits.
+    path_len: Vec<f64>,
+    roots: Vec<u32>,
+    heights: Vec<u8>,
+    /// c(sample_size): the normaliser of the mean path length.
+    norm: f64,
+}
+
+impl IsolationForest {
+    pub(crate) fn from_trees(n_features: usize, sample_size: usize, trees: Vec<GrownTree>) -> Self {
+        let total: usize = trees.iter().map(|t| t.nodes.len()).sum();
+        let mut nodes = Vec::with_capacity(total);
+        let mut path_len = Vec::with_capacity(total);
+        let mut roots = Vec::with_capacity(trees.len());
+        let mut heights = Vec::with_capacity(trees.len());
+        for tree in trees {
+            // The caller checked that the whole forest fits u32 indices.
+            let offset = nodes.len() as u32;
+            roots.push(offset);
+            heights.push(tree.height);
+            nodes.extend(tree.nodes.into_iter().map(|n| Node {
+                left: n.left + offset,
+                ..n
+            }));
+            path_len.extend(tree.path_len);
+        }
+        Self {
+            n_features,
+            sample_size,
+            nodes,
+            path_len,
+            roots,
+            heights,
+            norm: average_path_length(sample_size),
+        }
+    }
+
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+
+    pub fn n_trees(&self) -> usize {
+        self.roots.len()
+    }
+
+    /// Rows each tree was grown from (the requested size, or all rows if fewer).
+    pub fn sample_size(&self) -> usize {
+        self.sample_size
+    }
+
+    /// Total nodes over all trees.
+    pub fn n_nodes(&self) -> usize {
+        self.nodes.len()
+    }
+
+    #[inline]
+    fn score_from_total(&self, total_path: f64) -> f64 {
+        let mean = total_path / self.roots.len() as f64;
+        (-mean / self.norm).exp2()
+    }
+
+    /// Anomaly score in (0, 1]; higher is more anomalous, about 0.5 is ordinary.
+    ///
+    /// Does not panic: a row of the wrong length scores NaN (debug builds
+    /// assert). Use [`Self::try_score_one`] to get an error instead. A NaN
+    /// feature value goes to the left branch of every split on it.
+    pub fn score_one(&self, row: &[f64]) -> f64 {
+        debug_assert_eq!(row.len(), self.n_features, "row length");
+        if row.len() != self.n_features {
+            return f64::NAN;
+        }
+        let mut total = 0.0;
+        let mut at = [0u32; TREE_GROUP];
+        for (roots, heights) in self
+            .roots
+            .chunks(TREE_GROUP)
+            .zip(self.heights.chunks(TREE_GROUP))
+        {
+            let at = &mut at[..roots.len()];
+            at.copy_from_slice(roots);
+            let steps = heights.iter().copied().max().unwrap_or(0);
+            // Trees of one group advance together: independent loads overlap.
+            for _ in 0..steps {
+                for i in at.iter_mut() {
+                    let node = &self.nodes[*i as usize];
+                    *i = node.next(row[node.feature as usize]);
+                }
+            }
+            // Summed in tree order, exactly as the batch kernel does.
+            for &i in at.iter() {
+                total += self.path_len[i as usize];
+            }
+        }
+        self.score_from_total(total)
+    }
+
+    /// [`Self::score_one`] with a typed error for a row of the wrong length.
+    pub fn try_score_one(&self, row: &[f64]) -> Result<f64, ForestError> {
+        if row.len() != self.n_features {
+            return Err(ForestError::FeatureCount {
+                expected: self.n_features,
+                got: row.len(),
+            });
+        }
+        Ok(self.score_one(row))
+    }
+
+    /// Scores every row of `data` (rows x features) on this thread.
+    ///
+    /// Does not panic: with the wrong number of columns every score is NaN
+    /// (debug builds assert). [`Self::try_score_batch`] returns an error instead.
+    pub fn score_batch(&self, data: ArrayView2<f64>) -> Vec<f64> {
+        debug_assert_eq!(data.ncols(), self.n_features, "column count");
+        let mut scores = vec![f64::NAN; data.nrows()];
+        if data.ncols() == self.n_features {
+            self.score_rows_into(data, &mut scores);
+        }
+        scores
+    }
+
+    /// [`Self::score_batch`] with a typed error for the wrong column count.
+    pub fn try_score_batch(&self, data: ArrayView2<f64>) -> Result<Vec<f64>, ForestError> {
+        self.check_columns(data)?;
+        Ok(self.score_batch(data))
+    }
+
+    /// Scores rows on `threads` threads (0 is taken as 1). The scores are
+    /// bit-identical to [`Self::score_batch`] for any thread count.
+    pub fn score_batch_parallel(&self, data: ArrayView2<f64>, threads: usize) -> Vec<f64> {
+        debug_assert_eq!(data.ncols(), self.n_features, "column count");
+        let rows = data.nrows();
+        let mut scores = vec![f64::NAN; rows];
+        if data.ncols() != self.n_features {
+            return scores;
+        }
+        let threads = threads.max(1).min(rows.div_ceil(ROW_BLOCK).max(1));
+        if threads == 1 {
+            self.score_rows_into(data, &mut scores);
+            return scores;
+        }
+        let per_thread = rows.div_ceil(threads);
+        std::thread::scope(|scope| {
+            for (chunk_index, out) in scores.chunks_mut(per_thread).enumerate() {
+                let start = chunk_index * per_thread;
+                let view = data.slice(ndarray::s![start..start + out.len(), ..]);
+                scope.spawn(move || self.score_rows_into(view, out));
+            }
+        });
+        scores
+    }
+
+    fn check_columns(&self, data: ArrayView2<f64>) -> Result<(), ForestError> {
+        if data.ncols() != self.n_features {
+            return Err(ForestError::FeatureCount {
+                expected: self.n_features,
+                got: data.ncols(),
+            });
+        }
+        Ok(())
+    }
+
+    /// `data.ncols() == self.n_features` and `out.len() == data.nrows()`.
+    fn score_rows_into(&self, data: ArrayView2<f64>, out: &mut [f64]) {
+        let f = self.n_features;
+        let mut block = vec![0.0; ROW_BLOCK * f];
+        let mut totals = [0.0f64; ROW_BLOCK];
+        let mut at = [0u32; ROW_BLOCK];
+        let mut row_start = 0;
+        for out_block in out.chunks_mut(ROW_BLOCK) {
+            let n = out_block.len();
+            let rows = data.slice(ndarray::s![row_start..row_start + n, ..]);
+            match rows.as_slice() {
+                Some(contiguous) => block[..n * f].copy_from_slice(contiguous),
+                None => {
+                    for (dst, src) in block.chunks_exact_mut(f).zip(rows.outer_iter()) {
+                        for (d, s) in dst.iter_mut().zip(src.iter()) {
+                            *d = *s;
+                        }
+                    }
+                }
+            }
+            self.accumulate_block(&block[..n * f], &mut at[..n], &mut totals[..n]);
+            for (score, &total) in out_block.iter_mut().zip(totals.iter()) {
+                *score = self.score_from_total(total);
+            }
+            row_start += n;
+        }
+    }
+
+    /// Adds each row's path length in every tree, tree by tree, to `totals`
+    /// (reset first). `block` holds `totals.len()` rows, row-major.
+    #[inline(never)]
+    fn accumulate_block(&self, block: &[f64], at: &mut [u32], totals: &mut [f64]) {
+        let f = self.n_features;
+        totals.fill(0.0);
+        for (&root, &height) in self.roots.iter().zip(&self.heights) {
+            at.fill(root);
+            for _ in 0..height {
+                for (i, row) in at.iter_mut().zip(block.chunks_exact(f)) {
+                    let node = &self.nodes[*i as usize];
+                    *i = node.next(row[node.feature as usize]);
+                }
+            }
+            for (total, &i) in totals.iter_mut().zip(at.iter()) {
+                *total += self.path_len[i as usize];
+            }
+        }
+    }
+}
+
+/// The serialized form: plain arrays, no NaN (JSON cannot carry NaN), and
+/// validated on the way back in so a corrupt model can never index out of range.
+#[derive(Serialize, Deserialize)]
+struct ForestRepr {
+    n_features: u32,
+    sample_size: u64,
+    roots: Vec<u32>,
+    heights: Vec<u8>,
+    /// Per node: left child index, or the node's own index for a leaf.
+    left: Vec<u32>,
+    feature: Vec<u32>,
+    /// Split thresholds; 0 for leaves.
+    threshold: Vec<f64>,
+    path_len: Vec<f64>,
+}
+
+impl From<IsolationForest> for ForestRepr {
+    fn from(forest: IsolationForest) -> Self {
+        let leaf_free = |(i, n): (usize, &Node)| if n.is_leaf(i) { 0.0 } else { n.threshold };
+        Self {
+            n_features: forest.n_features as u32,
+            sample_size: forest.sample_size as u64,
+            roots: forest.roots.clone(),
+            heights: forest.heights.clone(),
+            left: forest.nodes.iter().map(|n| n.left).collect(),
+            feature: forest.nodes.iter().map(|n| n.feature).collect(),
+            threshold: forest.nodes.iter().enumerate().map(leaf_free).collect(),
+            path_len: forest.path_len,
+        }
+    }
+}
+
+impl TryFrom<ForestRepr> for IsolationForest {
+    type Error = ForestError;
+
+    fn try_from(r: ForestRepr) -> Result<Self, ForestError> {
+        let invalid = |msg: String| Err(ForestError::InvalidModel(msg));
+        let n = r.left.len();
+        if r.n_features == 0 {
+            return invalid("n_features is 0".into());
+        }
+        let Ok(sample_size) = usize::try_from(r.sample_size) else {
+            return invalid(format!("sample_size {} too large", r.sample_size));
+        };
+        if sample_size < 2 {
+            return invalid(format!("sample_size {sample_size} is below 2"));
+        }
+        if r.roots.is_empty() || r.roots.len() != r.heights.len() {
+            return invalid(format!(
+                "{} roots but {} heights",
+                r.roots.len(),
+                r.heights.len()
+            ));
+        }
+        if n == 0 || r.feature.len() != n || r.threshold.len() != n || r.path_len.len() != n {
+            return invalid("node arrays are empty or differ in length".into());
+        }
+        if u32::try_from(n).is_err() {
+            return invalid(format!("{n} nodes exceed u32 indices"));
+        }
+        if let Some(&h) = r
+            .heights
+            .iter()
+            .find(|&&h| h as usize > crate::params::MAX_DEPTH_LIMIT)
+        {
+            return invalid(format!("tree height {h} exceeds the limit"));
+        }
+        if let Some(root) = r.roots.iter().find(|&&root| root as usize >= n) {
+            return invalid(format!("root {root} out of range"));
+        }
+        let mut nodes = Vec::with_capacity(n);
+        for i in 0..n {
+            let (left, feature, threshold) = (r.left[i], r.feature[i], r.threshold[i]);
+            if !(r.path_len[i].is_finite() && r.path_len[i] >= 0.0) {
+                return invalid(format!("node {i}: path length {}", r.path_len[i]));
+            }
+            if left as usize == i {
+                nodes.push(Node::leaf(left));
+                continue;
+            }
+            if left as usize + 1 >= n {
+                return invalid(format!("node {i}: child {left} out of range"));
+            }
+            if feature >= r.n_features {
+                return invalid(format!("node {i}: feature {feature} out of range"));
+            }
+            if !threshold.is_finite() {
+                return invalid(format!("node {i}: threshold {threshold}"));
+            }
+            nodes.push(Node {
+                threshold,
+                feature,
+                left,
+            });
+        }
+        Ok(Self {
+            n_features: r.n_features as usize,
+            sample_size,
+            nodes,
+            path_len: r.path_len,
+            roots: r.roots,
+            heights: r.heights,
+            norm: average_path_length(sample_size),
+        })
+    }
+}
