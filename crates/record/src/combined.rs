@@ -124,6 +124,8 @@ pub(crate) fn split_request_line(request: &str) -> Option<(&str, &str)> {
     let rest = rest.trim();
     let path = match rest.rsplit_once(' ') {
         Some((path, protocol)) if protocol.starts_with("HTTP/") => path.trim_end(),
+        // `GET  HTTP/1.1`: a protocol but no path.
+        None if rest.starts_with("HTTP/") => return None,
         _ => rest,
     };
     (!method.is_empty() && !path.is_empty()).then_some((method, path))
@@ -284,6 +286,9 @@ mod tests {
         assert!(err.reason.contains("100..=599"), "{}", err.reason);
         let no_request = parse_line(r#"1.2.3.4 - - [10/Oct/2000:13:55:36 +0000] "-" 400 0"#);
         assert_eq!(no_request.unwrap_err().field, Some("request"));
+        let no_path =
+            parse_line(r#"1.2.3.4 - - [10/Oct/2000:13:55:36 +0000] "GET  HTTP/1.1" 400 0"#);
+        assert_eq!(no_path.unwrap_err().field, Some("request"));
         let bad_time = parse_line(r#"1.2.3.4 - - [yesterday] "GET / HTTP/1.1" 200 1"#);
         assert_eq!(bad_time.unwrap_err().field, Some("ts"));
     }

@@ -16,6 +16,7 @@ mod reader;
 mod scalar;
 mod timestamp;
 mod validate;
+mod wire;
 
 pub use body::parse_bytes;
 pub use fingerprint::{Fingerprinter, KeyError, KEY_BYTES};
@@ -24,6 +25,7 @@ pub use line::MAX_RECORD_BYTES;
 pub use nginx::NGINX_LOG_FORMAT;
 pub use open::{open_input, InputError};
 pub use reader::RecordReader;
+pub use wire::{InputRecord, InputTs};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
