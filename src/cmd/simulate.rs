@@ -1,3 +1,4 @@
+use apiwarden_sim::{write_dir, SimConfig, SimError};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -14,6 +15,21 @@ pub struct SimulateArgs {
     pub scale: f64,
 }
 
-pub fn run(_args: &SimulateArgs) -> anyhow::Result<()> {
-    anyhow::bail!("simulate: not implemented yet")
+pub fn run(args: &SimulateArgs) -> anyhow::Result<()> {
+    let cfg = SimConfig {
+        seed: args.seed,
+        scale: args.scale,
+    };
+    let started = std::time::Instant::now();
+    let summary = write_dir(&args.out, &cfg).map_err(|e| match e {
+        SimError::Scale(_) => super::bad_input(format!("--scale: {e}")),
+        other => anyhow::Error::new(other),
+    })?;
+    print!("{summary}");
+    println!(
+        "wrote {} in {:.1}s",
+        args.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }

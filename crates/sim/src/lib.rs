@@ -1,1 +1,281 @@
+//! Labeled synthetic API traffic: the project's own test and demo data.
+//!
+//! A deterministic world (same seed and scale, same bytes) of four APIs and
+//! their clients: mobile and web users, partner integrations, staff and
+//! anonymous visitors. Training traffic is benign; the test day adds benign
+//! surprises (an outage, a marketing surge, a traveler, new users, an app
+//! release, a large legitimate export) and attack episodes of every type of
+//! CONTRACT §4, each with loud and subtle variants.
+//!
+//! Volume at `scale = 1.0`: ~5,200 people, 30 partners, 12 staff and ~6,000
+//! anonymous visits a day; about 270k benign records a day (train = 2 days,
+//! test = 1 day) plus the attack episodes. `scale` multiplies populations and
+//! rates and keeps durations, so `0.05` gives a CI-sized run that still has
+//! at least two episodes (one loud, one subtle) of every attack type.
+//!
+//! `labels.ndjson` lines carry `ts` (epoch ms) beside the contract's `id`,
+//! `label` and `episode`: a compatible extension the evaluator uses for time
+//! to detect.
 
+mod attacks;
+mod benign;
+mod hard_cases;
+mod output;
+mod population;
+mod record;
+pub mod time;
+mod traffic;
+pub mod world;
+
+pub use attacks::episodes_per_type;
+pub use output::write_dir;
+pub use record::{AttackType, Label, SimRecord, Truth, TsFormat};
+
+use attacks::AttackPlanner;
+use benign::{BenignGenerator, Novelties, Period};
+use hard_cases::HardCases;
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use time::{DAY_MS, HOUR_MS, TRAIN_START_MS};
+
+/// What to simulate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SimConfig {
+    pub seed: u64,
+    /// Population and rate multiplier; durations do not change.
+    pub scale: f64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            seed: 1,
+            scale: 1.0,
+        }
+    }
+}
+
+/// Smallest and largest accepted `scale` (memory grows linearly with it).
+pub const MIN_SCALE: f64 = 0.001;
+pub const MAX_SCALE: f64 = 10.0;
+/// Length of the training and test periods.
+pub const TRAIN_DAYS: i64 = 2;
+pub const TEST_DAYS: i64 = 1;
+
+impl SimConfig {
+    pub fn validate(&self) -> Result<(), SimError> {
+        if !self.scale.is_finite() || !(MIN_SCALE..=MAX_SCALE).contains(&self.scale) {
+            return Err(SimError::Scale(self.scale));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("scale must be a number in [{MIN_SCALE}, {MAX_SCALE}], got {0}")]
+    Scale(f64),
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The whole simulation in memory, records in timestamp order.
+#[derive(Debug, Clone)]
+pub struct Simulation {
+    pub train: Vec<SimRecord>,
+    pub test: Vec<SimRecord>,
+    /// One per test record, same order.
+    pub labels: Vec<Label>,
+}
+
+impl Simulation {
+    pub fn summary(&self) -> Summary {
+        let mut episodes: BTreeMap<String, std::collections::BTreeSet<u32>> = BTreeMap::new();
+        let mut attack_records: BTreeMap<String, usize> = BTreeMap::new();
+        for label in &self.labels {
+            if let (Some(kind), Some(n)) = (label.attack, label.episode) {
+                episodes
+                    .entry(kind.as_str().to_string())
+                    .or_default()
+                    .insert(n);
+                *attack_records.entry(kind.as_str().to_string()).or_default() += 1;
+            }
+        }
+        Summary {
+            train_records: self.train.len(),
+            test_records: self.test.len(),
+            episodes: episodes.into_iter().map(|(k, v)| (k, v.len())).collect(),
+            attack_records,
+            train_start_ms: TRAIN_START_MS,
+            test_start_ms: TRAIN_START_MS + TRAIN_DAYS * DAY_MS,
+            test_end_ms: TRAIN_START_MS + (TRAIN_DAYS + TEST_DAYS) * DAY_MS,
+        }
+    }
+}
+
+/// What a run produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub train_records: usize,
+    pub test_records: usize,
+    /// Attack type -> number of episodes.
+    pub episodes: BTreeMap<String, usize>,
+    /// Attack type -> number of test records.
+    pub attack_records: BTreeMap<String, usize>,
+    pub train_start_ms: i64,
+    pub test_start_ms: i64,
+    pub test_end_ms: i64,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "train: {} records ({} .. {})",
+            self.train_records,
+            time::rfc3339_ms(self.train_start_ms),
+            time::rfc3339_ms(self.test_start_ms)
+        )?;
+        let attacks: usize = self.attack_records.values().sum();
+        writeln!(
+            f,
+            "test:  {} records ({} .. {}), {} benign, {} attack",
+            self.test_records,
+            time::rfc3339_ms(self.test_start_ms),
+            time::rfc3339_ms(self.test_end_ms),
+            self.test_records.saturating_sub(attacks),
+            attacks
+        )?;
+        writeln!(
+            f,
+            "{:<22} {:>8} {:>8}",
+            "attack type", "episodes", "records"
+        )?;
+        for kind in AttackType::ALL {
+            let name = kind.as_str();
+            writeln!(
+                f,
+                "{:<22} {:>8} {:>8}",
+                name,
+                self.episodes.get(name).copied().unwrap_or(0),
+                self.attack_records.get(name).copied().unwrap_or(0)
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Independent random streams per phase, so changing one phase (say, the
+/// attacks) does not reshuffle another (the benign traffic).
+fn stream(seed: u64, phase: u64) -> Xoshiro256PlusPlus {
+    Xoshiro256PlusPlus::seed_from_u64(seed ^ phase.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// SplitMix64's finalizer: a bijection, so distinct counters give distinct ids.
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Runs the simulation in memory. An out-of-range scale is clamped
+/// (use [`SimConfig::validate`] to reject it instead).
+pub fn generate(cfg: &SimConfig) -> Simulation {
+    let scale = if cfg.scale.is_finite() {
+        cfg.scale.clamp(MIN_SCALE, MAX_SCALE)
+    } else {
+        1.0
+    };
+    let seed = cfg.seed;
+    let population = population::build(&mut stream(seed, 1), scale);
+    let train_period = Period {
+        start: TRAIN_START_MS,
+        end: TRAIN_START_MS + TRAIN_DAYS * DAY_MS,
+        is_test: false,
+    };
+    let test_period = Period {
+        start: train_period.end,
+        end: train_period.end + TEST_DAYS * DAY_MS,
+        is_test: true,
+    };
+    let mut plan_rng = stream(seed, 2);
+    let departure = test_period.start + 8 * HOUR_MS + plan_rng.gen_range(0..HOUR_MS);
+    let novelties = Novelties {
+        app_release_ms: test_period.start + 9 * HOUR_MS + plan_rng.gen_range(0..2 * HOUR_MS),
+        departure_ms: departure,
+        arrival_ms: departure + 8 * HOUR_MS,
+    };
+    let hard_cases = HardCases::plan(&mut plan_rng, test_period.start);
+
+    let mut train = BenignGenerator {
+        population: &population,
+        period: train_period,
+        novelties,
+        scale,
+    }
+    .generate(&mut stream(seed, 3));
+
+    let test_generator = BenignGenerator {
+        population: &population,
+        period: test_period,
+        novelties,
+        scale,
+    };
+    let mut test = test_generator.generate(&mut stream(seed, 4));
+    hard_cases.add(&mut stream(seed, 5), &test_generator, &mut test);
+
+    let mut user_daily_bytes: BTreeMap<Arc<str>, f64> = BTreeMap::new();
+    for r in &train {
+        if let Some(user) = &r.user {
+            *user_daily_bytes.entry(user.clone()).or_default() +=
+                r.response_bytes as f64 / TRAIN_DAYS as f64;
+        }
+    }
+    let planner = AttackPlanner {
+        population: &population,
+        user_daily_bytes,
+        test_start: test_period.start,
+        scale,
+    };
+    let mut episodes = planner.plan(&mut stream(seed, 6));
+    // Episode numbers follow the order in which episodes begin.
+    episodes.sort_by_key(|e| e.records.iter().map(|r| r.ts_ms).min().unwrap_or(i64::MAX));
+    for e in &mut episodes {
+        test.append(&mut e.benign);
+    }
+    hard_cases.apply_incident(&mut stream(seed, 7), &mut test);
+    for e in &episodes {
+        if let Some(slowdown) = e.slowdown {
+            slowdown.apply(&mut test);
+        }
+    }
+    for (number, e) in (1u32..).zip(episodes.iter_mut()) {
+        for r in &mut e.records {
+            r.truth = Truth::attack(e.attack, number);
+        }
+        test.append(&mut e.records);
+    }
+    test.retain(|r| test_period.contains(r.ts_ms));
+
+    // Stable sorts: ties keep generation order, which is deterministic.
+    train.sort_by_key(|r| r.ts_ms);
+    test.sort_by_key(|r| r.ts_ms);
+    let id_key = mix64(seed ^ 0xA076_1D64_78BD_642F);
+    for (counter, r) in (0u64..).zip(train.iter_mut().chain(test.iter_mut())) {
+        r.id = format!("{:016x}", mix64(id_key.wrapping_add(counter)));
+    }
+    let labels = test.iter().map(Label::of).collect();
+    Simulation {
+        train,
+        test,
+        labels,
+    }
+}

@@ -1,0 +1,52 @@
+//! Writing a simulation as the three NDJSON files of CONTRACT §2.
+
+use crate::{generate, SimConfig, SimError, Summary};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+/// Generates and writes `DIR/train.ndjson`, `DIR/test.ndjson` and
+/// `DIR/labels.ndjson` (creating DIR), returning what was written.
+pub fn write_dir(dir: &Path, cfg: &SimConfig) -> Result<Summary, SimError> {
+    cfg.validate()?;
+    std::fs::create_dir_all(dir).map_err(|source| SimError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let sim = generate(cfg);
+    write_lines(&dir.join("train.ndjson"), &sim.train, |r, buf| {
+        r.write_json(buf)
+    })?;
+    write_lines(&dir.join("test.ndjson"), &sim.test, |r, buf| {
+        r.write_json(buf)
+    })?;
+    write_lines(&dir.join("labels.ndjson"), &sim.labels, |l, buf| {
+        l.write_json(buf)
+    })?;
+    Ok(sim.summary())
+}
+
+fn write_lines<T>(
+    path: &Path,
+    items: &[T],
+    write_one: impl Fn(&T, &mut Vec<u8>),
+) -> Result<(), SimError> {
+    let io_err = |source| SimError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = File::create(path).map_err(io_err)?;
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    let mut buf = Vec::with_capacity(1 << 16);
+    for item in items {
+        write_one(item, &mut buf);
+        buf.push(b'\n');
+        if buf.len() >= 1 << 16 {
+            out.write_all(&buf).map_err(io_err)?;
+            buf.clear();
+        }
+    }
+    out.write_all(&buf).map_err(io_err)?;
+    out.flush().map_err(io_err)?;
+    Ok(())
+}
