@@ -1,0 +1,323 @@
+//! Service configuration: a TOML file (every field optional, unknown fields
+//! rejected), then environment overrides, then command-line flags.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+/// What a key may do. `admin` may do everything; `read` and `ingest` only their own routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Ingest,
+    Read,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Ingest => "ingest",
+            Role::Read => "read",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    /// Who holds the key (logs and metrics show this, never the key).
+    pub name: String,
+    /// The key itself; prefer `key_env` so the file holds no secret.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Name of an environment variable holding the key.
+    #[serde(default)]
+    pub key_env: Option<String>,
+    pub roles: Vec<Role>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body accepted, after gzip decoding too (413 above).
+    pub max_body_bytes: usize,
+    /// Requests taking longer get 408 (the alert stream excepted).
+    pub request_timeout_secs: u64,
+    /// Sustained records per second per ingest key (429 above); 0 = no limit.
+    pub ingest_records_per_sec: f64,
+    /// Records a key may send at once above the sustained rate.
+    pub ingest_burst_records: f64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 16 * 1024 * 1024,
+            request_timeout_secs: 30,
+            ingest_records_per_sec: 500_000.0,
+            ingest_burst_records: 1_000_000.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retention {
+    /// Records, scores and alerts older than this (by wall clock) are deleted; 0 keeps everything.
+    pub max_age_hours: u64,
+    pub check_interval_secs: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            max_age_hours: 24 * 14,
+            check_interval_secs: 600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// `http://` URL the alert JSON is POSTed to.
+    pub url: String,
+    /// HMAC-SHA256 key for the `X-Apiwarden-Signature: sha256=<hex>` header.
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// Alerts below this severity are not sent.
+    #[serde(default = "default_min_severity")]
+    pub min_severity: apiwarden_alert::Severity,
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+    #[serde(default = "default_backoff")]
+    pub initial_backoff_ms: u64,
+}
+
+fn default_min_severity() -> apiwarden_alert::Severity {
+    apiwarden_alert::Severity::Medium
+}
+fn default_attempts() -> u32 {
+    5
+}
+fn default_backoff() -> u64 {
+    500
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainSettings {
+    pub seed: u64,
+    /// An API on population priors gets its own baseline (a retrain) once it has this many records; 0 = never automatically.
+    pub learn_after_records: u64,
+    /// Retrain from stored traffic this often; 0 = only on `POST /v1/train` and `learn_after_records`.
+    pub retrain_interval_secs: u64,
+    /// At most this many stored records feed one training.
+    pub max_records: u64,
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        TrainSettings {
+            seed: 7,
+            learn_after_records: 50_000,
+            retrain_interval_secs: 0,
+            max_records: 2_000_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// sled page cache.
+    pub cache_mb: u64,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings { cache_mb: 256 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub keys: Vec<KeyConfig>,
+    pub limits: Limits,
+    pub retention: Retention,
+    /// Engine shards (threads); 0 = one per core.
+    pub shards: usize,
+    pub store: StoreSettings,
+    pub webhooks: Vec<WebhookConfig>,
+    pub train: TrainSettings,
+    /// Alerts stay open (blocklist, verdicts) this long after their last flagged request, traffic time.
+    pub alert_cooldown_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            keys: Vec::new(),
+            limits: Limits::default(),
+            retention: Retention::default(),
+            shards: 0,
+            store: StoreSettings::default(),
+            webhooks: Vec::new(),
+            train: TrainSettings::default(),
+            alert_cooldown_secs: 15 * 60,
+        }
+    }
+}
+
+impl Config {
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text, path)
+    }
+
+    /// `APIWARDEN_LISTEN`, `APIWARDEN_DATA` and `APIWARDEN_ADMIN_KEY` (an extra admin key).
+    pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) {
+        if let Some(listen) = env("APIWARDEN_LISTEN").filter(|s| !s.is_empty()) {
+            self.listen = listen;
+        }
+        if let Some(data) = env("APIWARDEN_DATA").filter(|s| !s.is_empty()) {
+            self.data_dir = PathBuf::from(data);
+        }
+        if env("APIWARDEN_ADMIN_KEY").is_some_and(|k| !k.is_empty()) {
+            self.keys.push(KeyConfig {
+                name: "env-admin".into(),
+                key: None,
+                key_env: Some("APIWARDEN_ADMIN_KEY".into()),
+                roles: vec![Role::Admin],
+            });
+        }
+    }
+
+    pub fn shard_count(&self) -> usize {
+        if self.shards > 0 {
+            self.shards
+        } else {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if self.limits.max_body_bytes == 0 {
+            return bad("limits.max_body_bytes must be > 0".into());
+        }
+        if self.limits.request_timeout_secs == 0 {
+            return bad("limits.request_timeout_secs must be > 0".into());
+        }
+        let rate = self.limits.ingest_records_per_sec;
+        if rate.is_nan() || rate < 0.0 {
+            return bad("limits.ingest_records_per_sec must be >= 0".into());
+        }
+        for k in &self.keys {
+            if k.roles.is_empty() {
+                return bad(format!("key `{}` has no roles", k.name));
+            }
+            if k.key.is_some() == k.key_env.is_some() {
+                return bad(format!(
+                    "key `{}` needs exactly one of `key` and `key_env`",
+                    k.name
+                ));
+            }
+        }
+        for w in &self.webhooks {
+            if !w.url.starts_with("http://") {
+                return bad(format!(
+                    "webhook {}: only http:// URLs are supported (put a TLS proxy in front)",
+                    w.url
+                ));
+            }
+            if w.max_attempts == 0 {
+                return bad(format!("webhook {}: max_attempts must be >= 1", w.url));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_default() {
+        let c = Config::from_toml("", Path::new("x.toml")).expect("parse");
+        assert_eq!(c.listen, "127.0.0.1:8080");
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_with_their_name() {
+        let err = Config::from_toml("listen = \"x\"\nlisen = 1\n", Path::new("x.toml"))
+            .expect_err("unknown field");
+        assert!(err.to_string().contains("lisen"), "{err}");
+        let err = Config::from_toml("[limits]\nmax_body = 1\n", Path::new("x.toml"))
+            .expect_err("unknown nested field");
+        assert!(err.to_string().contains("max_body"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_and_admin_key() {
+        let mut c = Config::default();
+        c.apply_env(|k| match k {
+            "APIWARDEN_LISTEN" => Some("0.0.0.0:9".into()),
+            "APIWARDEN_DATA" => Some("/tmp/x".into()),
+            "APIWARDEN_ADMIN_KEY" => Some("s3cret".into()),
+            _ => None,
+        });
+        assert_eq!(c.listen, "0.0.0.0:9");
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(c.keys.len(), 1);
+        assert_eq!(c.keys[0].roles, vec![Role::Admin]);
+        assert!(
+            c.keys[0].key.is_none(),
+            "the key itself is not copied around"
+        );
+    }
+
+    #[test]
+    fn key_needs_exactly_one_source() {
+        let c = Config::from_toml(
+            "[[keys]]\nname = \"gw\"\nroles = [\"ingest\"]\n",
+            Path::new("x.toml"),
+        )
+        .expect("parse");
+        assert!(c.validate().is_err());
+    }
+}

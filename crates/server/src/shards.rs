@@ -1,0 +1,327 @@
+//! Live scoring: one engine per shard, each on its own OS thread, fed by a
+//! bounded channel (backpressure reaches ingest when scoring falls behind).
+//! Records are routed by API, so each API's state lives on one shard and
+//! verdicts are the same as one engine scoring everything in order.
+
+use crate::metrics::ApiLabels;
+use crate::policy::Policy;
+use crate::webhooks::Webhooks;
+use apiwarden_alert::{Alert, EntityKind, Severity};
+use apiwarden_detect::{ApiStatus, Engine, EngineConfig, EntitySnapshot, ModelBundle};
+use apiwarden_store::{RecordEntry, Store, StoredScore, WriteBatch};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::Instant;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+const QUEUE: usize = 64;
+/// Remembered published alerts per shard before the memory is reset.
+const MAX_PUBLISHED: usize = 200_000;
+
+pub enum ShardMsg {
+    Score(Vec<RecordEntry>),
+    /// Snapshots of one entity on `api` (or on every API of the shard).
+    Entity {
+        api: Option<String>,
+        kind: EntityKind,
+        value: String,
+        reply: oneshot::Sender<Vec<(String, EntitySnapshot)>>,
+    },
+    Status(oneshot::Sender<Vec<ApiStatus>>),
+    /// Replace the engine (new models). Behavior state starts over.
+    Swap(Arc<ModelBundle>),
+    /// Answered once everything queued before it is scored and submitted.
+    Barrier(oneshot::Sender<()>),
+}
+
+/// What every shard shares: where verdicts and alerts go.
+pub struct ShardOutputs {
+    pub store: Arc<dyn Store>,
+    pub alerts: broadcast::Sender<Arc<Alert>>,
+    pub webhooks: Webhooks,
+    pub policy: Arc<Policy>,
+    pub api_labels: Arc<ApiLabels>,
+    /// Newest traffic time scored: "now" for alert openness (blocklist).
+    pub latest_ts_ms: Arc<AtomicI64>,
+}
+
+pub struct Shards {
+    count: usize,
+    /// Emptied by [`Shards::close`]: dropping the senders ends the shard threads.
+    senders: RwLock<Vec<mpsc::Sender<ShardMsg>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Shards {
+    pub fn start(
+        count: usize,
+        bundle: Arc<ModelBundle>,
+        cfg: EngineConfig,
+        outputs: Arc<ShardOutputs>,
+    ) -> std::io::Result<Self> {
+        let mut senders = Vec::new();
+        let mut threads = Vec::new();
+        for index in 0..count.max(1) {
+            let (tx, rx) = mpsc::channel(QUEUE);
+            let engine = Engine::new(Arc::clone(&bundle), cfg.clone());
+            let outputs = Arc::clone(&outputs);
+            let cfg = cfg.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("apiwarden-shard-{index}"))
+                .spawn(move || run(engine, cfg, rx, outputs))?;
+            senders.push(tx);
+            threads.push(handle);
+        }
+        Ok(Shards {
+            count: senders.len(),
+            senders: RwLock::new(senders),
+            threads: Mutex::new(threads),
+        })
+    }
+
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    fn sender(&self, index: usize) -> Option<mpsc::Sender<ShardMsg>> {
+        self.senders.read().ok()?.get(index).cloned()
+    }
+
+    fn all_senders(&self) -> Vec<mpsc::Sender<ShardMsg>> {
+        self.senders.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Route records to their shards (waits while a shard's queue is full).
+    pub async fn score(&self, entries: Vec<RecordEntry>) -> Result<(), ShardsClosed> {
+        let n = self.count();
+        let mut per_shard: Vec<Vec<RecordEntry>> = (0..n).map(|_| Vec::new()).collect();
+        for e in entries {
+            let s = apiwarden_detect::shard_of(&e.api, n);
+            if let Some(bucket) = per_shard.get_mut(s) {
+                bucket.push(e);
+            }
+        }
+        for (index, batch) in per_shard.into_iter().enumerate() {
+            if batch.is_empty() {
+                continue;
+            }
+            let tx = self.sender(index).ok_or(ShardsClosed)?;
+            tx.send(ShardMsg::Score(batch))
+                .await
+                .map_err(|_| ShardsClosed)?;
+        }
+        Ok(())
+    }
+
+    pub async fn entity(
+        &self,
+        api: Option<&str>,
+        kind: EntityKind,
+        value: &str,
+    ) -> Result<Vec<(String, EntitySnapshot)>, ShardsClosed> {
+        let targets: Vec<usize> = match api {
+            Some(api) => vec![apiwarden_detect::shard_of(api, self.count())],
+            None => (0..self.count()).collect(),
+        };
+        let mut out = Vec::new();
+        for index in targets {
+            let (reply, rx) = oneshot::channel();
+            let msg = ShardMsg::Entity {
+                api: api.map(str::to_string),
+                kind,
+                value: value.to_string(),
+                reply,
+            };
+            let tx = self.sender(index).ok_or(ShardsClosed)?;
+            tx.send(msg).await.map_err(|_| ShardsClosed)?;
+            out.extend(rx.await.map_err(|_| ShardsClosed)?);
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    pub async fn status(&self) -> Result<Vec<ApiStatus>, ShardsClosed> {
+        let mut out = Vec::new();
+        for tx in self.all_senders() {
+            let (reply, rx) = oneshot::channel();
+            tx.send(ShardMsg::Status(reply))
+                .await
+                .map_err(|_| ShardsClosed)?;
+            out.extend(rx.await.map_err(|_| ShardsClosed)?);
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    pub async fn swap(&self, bundle: Arc<ModelBundle>) -> Result<(), ShardsClosed> {
+        for tx in self.all_senders() {
+            tx.send(ShardMsg::Swap(Arc::clone(&bundle)))
+                .await
+                .map_err(|_| ShardsClosed)?;
+        }
+        Ok(())
+    }
+
+    /// Wait until every record sent so far is scored and its verdict submitted.
+    pub async fn barrier(&self) -> Result<(), ShardsClosed> {
+        for tx in self.all_senders() {
+            let (reply, rx) = oneshot::channel();
+            tx.send(ShardMsg::Barrier(reply))
+                .await
+                .map_err(|_| ShardsClosed)?;
+            rx.await.map_err(|_| ShardsClosed)?;
+        }
+        Ok(())
+    }
+
+    /// Close the queues and wait (blocking) for the shards to score what they hold.
+    pub fn close(&self) {
+        if let Ok(mut s) = self.senders.write() {
+            s.clear();
+        }
+        let threads = self
+            .threads
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
+        for t in threads {
+            if t.join().is_err() {
+                tracing::error!("a scoring shard panicked");
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("scoring shards are shut down")]
+pub struct ShardsClosed;
+
+fn run(
+    mut engine: Engine,
+    cfg: EngineConfig,
+    mut rx: mpsc::Receiver<ShardMsg>,
+    out: Arc<ShardOutputs>,
+) {
+    let mut published: HashMap<String, Severity> = HashMap::new();
+    while let Some(msg) = rx.blocking_recv() {
+        match msg {
+            ShardMsg::Score(batch) => score_batch(&mut engine, batch, &out, &mut published),
+            ShardMsg::Entity {
+                api,
+                kind,
+                value,
+                reply,
+            } => {
+                let apis: Vec<String> = match api {
+                    Some(a) => vec![a],
+                    None => engine.api_status().into_iter().map(|s| s.name).collect(),
+                };
+                let found = apis
+                    .into_iter()
+                    .filter_map(|a| engine.entity(&a, kind, &value).map(|s| (a, s)))
+                    .collect();
+                let _ = reply.send(found);
+            }
+            ShardMsg::Status(reply) => {
+                let _ = reply.send(engine.api_status());
+            }
+            ShardMsg::Swap(bundle) => {
+                engine = Engine::new(bundle, cfg.clone());
+                published.clear();
+            }
+            ShardMsg::Barrier(reply) => {
+                let _ = reply.send(());
+            }
+        }
+    }
+}
+
+fn score_batch(
+    engine: &mut Engine,
+    batch: Vec<RecordEntry>,
+    out: &ShardOutputs,
+    published: &mut HashMap<String, Severity>,
+) {
+    let started = Instant::now();
+    let policy = out.policy.snapshot();
+    let mut scores = Vec::with_capacity(batch.len());
+    // The newest state of each alert touched by this batch, in first-touch order.
+    let mut touched: Vec<Alert> = Vec::new();
+    let mut touched_index: HashMap<String, usize> = HashMap::new();
+    let mut latest = i64::MIN;
+    for entry in &batch {
+        let rec = &entry.record;
+        let label = out.api_labels.label(&entry.api);
+        metrics::histogram!("apiwarden_request_size_bytes", "api" => label.clone())
+            .record(rec.request_bytes as f64);
+        metrics::histogram!("apiwarden_response_size_bytes", "api" => label)
+            .record(rec.response_bytes as f64);
+        let verdict = engine.process(rec);
+        latest = latest.max(verdict.ts_ms);
+        let mut attack = verdict.attack;
+        let mut kept_alert = false;
+        for alert in verdict.alerts {
+            if !policy.alert_allowed(&alert, verdict.score) {
+                continue;
+            }
+            kept_alert = true;
+            match touched_index.get(&alert.id) {
+                Some(&i) => {
+                    if let Some(slot) = touched.get_mut(i) {
+                        *slot = alert;
+                    }
+                }
+                None => {
+                    touched_index.insert(alert.id.clone(), touched.len());
+                    touched.push(alert);
+                }
+            }
+        }
+        if attack.is_some() && !kept_alert && policy.record_allowlisted(&verdict.api, rec) {
+            attack = None;
+        }
+        scores.push(StoredScore {
+            id: verdict.id,
+            api: verdict.api,
+            endpoint: verdict.endpoint,
+            ts_ms: verdict.ts_ms,
+            score: verdict.score,
+            attack,
+        });
+    }
+    out.latest_ts_ms.fetch_max(latest, Ordering::Relaxed);
+    metrics::counter!("apiwarden_scored_records_total").increment(scores.len() as u64);
+    metrics::histogram!("apiwarden_scoring_duration_seconds")
+        .record(started.elapsed().as_secs_f64());
+
+    for alert in &touched {
+        let escalated = match published.get(&alert.id) {
+            None => {
+                metrics::counter!("apiwarden_alerts_total", "attack" => alert.attack.as_str())
+                    .increment(1);
+                true
+            }
+            Some(&sev) => alert.severity > sev,
+        };
+        if escalated {
+            if published.len() >= MAX_PUBLISHED {
+                published.clear();
+            }
+            published.insert(alert.id.clone(), alert.severity);
+            let shared = Arc::new(alert.clone());
+            // No subscriber is not an error.
+            let _ = out.alerts.send(Arc::clone(&shared));
+            out.webhooks.dispatch(&shared);
+        }
+    }
+    let batch = WriteBatch {
+        scores,
+        alerts: touched,
+        ..WriteBatch::default()
+    };
+    if let Err(e) = out.store.submit(batch, None) {
+        tracing::error!(error = %e, "cannot store verdicts");
+    }
+}
