@@ -1,0 +1,353 @@
+//! The engine: scores records one at a time with the request forest and the
+//! behavior layer, and keeps deduplicated alerts. Pure and deterministic: no
+//! IO, no wall clock (traffic time only), state kept per API so sharding by
+//! API gives the same verdicts as one engine.
+
+use crate::alerts::{severity_of_calibrated, AlertBook, Flag};
+use crate::bundle::ModelBundle;
+use crate::discovery::api_name;
+use crate::features::request_evidence;
+use crate::model::{stable_hash64, ApiModel, PopulationModel, RequestDetector, Resolver};
+use crate::train::entities_of;
+use apiwarden_alert::{Alert, AttackType, EntityKind, EntityRef, Severity};
+use apiwarden_behavior::{BehaviorConfig, BehaviorTracker, EntitySnapshot, Observation};
+use apiwarden_record::AccessRecord;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// Runtime settings. `Default` is the shipped configuration.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// An alert closes after this much traffic time without a flagged record.
+    pub alert_cooldown_ms: i64,
+    /// Alerts kept in memory per API (oldest dropped first).
+    pub max_alerts_per_api: usize,
+    /// Behavior settings; `None` = those the bundle was trained with.
+    pub behavior: Option<BehaviorConfig>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            alert_cooldown_ms: 15 * 60_000,
+            max_alerts_per_api: 100_000,
+            behavior: None,
+        }
+    }
+}
+
+/// The verdict on one record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub id: String,
+    pub api: String,
+    /// `GET /v1/accounts/{id}`.
+    pub endpoint: String,
+    pub ts_ms: i64,
+    /// In [0,1]: the larger of the calibrated request and behavior scores
+    /// (each detector's threshold maps to 0.5).
+    pub score: f64,
+    /// Set when the record is over a threshold or one of its entities is
+    /// under an open alert.
+    pub attack: Option<AttackType>,
+    /// Alerts opened or updated by this record, in their current state.
+    pub alerts: Vec<Alert>,
+}
+
+/// Which model an API is scored with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelStatus {
+    /// Its own model from training.
+    Trained,
+    /// Not in training: the population model pooled from all trained APIs.
+    Population,
+    /// No model at all (an empty bundle): records score 0.
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiStatus {
+    pub name: String,
+    /// Endpoint templates (`GET /v1/accounts/{id}`): from training, or as
+    /// discovered live for an API on the population model.
+    pub endpoints: Vec<String>,
+    /// Records seen by this engine.
+    pub records: u64,
+    pub model: ModelStatus,
+}
+
+enum ApiModelKind {
+    Trained(Arc<ApiModel>),
+    Population(Arc<PopulationModel>),
+    None,
+}
+
+/// Endpoints remembered for an API on the population model (status only).
+const MAX_LIVE_ENDPOINTS: usize = 1000;
+
+struct ApiState {
+    name: String,
+    model: ApiModelKind,
+    tracker: Option<BehaviorTracker>,
+    alerts: AlertBook,
+    records: u64,
+    live_endpoints: BTreeSet<String>,
+}
+
+pub struct Engine {
+    models: Arc<ModelBundle>,
+    cfg: EngineConfig,
+    behavior_cfg: BehaviorConfig,
+    /// Looked up per record, never iterated for output without sorting.
+    apis: HashMap<String, ApiState>,
+    next_alert_seq: u64,
+}
+
+impl Engine {
+    pub fn new(models: Arc<ModelBundle>, cfg: EngineConfig) -> Self {
+        let behavior_cfg = cfg
+            .behavior
+            .clone()
+            .unwrap_or_else(|| models.train_config.behavior.clone());
+        Engine {
+            models,
+            cfg,
+            behavior_cfg,
+            apis: HashMap::new(),
+            next_alert_seq: 0,
+        }
+    }
+
+    pub fn models(&self) -> &Arc<ModelBundle> {
+        &self.models
+    }
+
+    fn state(&mut self, api: String) -> &mut ApiState {
+        let models = &self.models;
+        let cfg = &self.cfg;
+        let behavior_cfg = &self.behavior_cfg;
+        self.apis.entry(api).or_insert_with_key(|name| {
+            let (model, behavior) = match (models.apis.get(name), &models.population) {
+                (Some(m), _) => (
+                    ApiModelKind::Trained(Arc::clone(m)),
+                    Some(Arc::clone(&m.behavior)),
+                ),
+                (None, Some(p)) => (ApiModelKind::Population(Arc::clone(p)), p.behavior.clone()),
+                (None, None) => (ApiModelKind::None, None),
+            };
+            ApiState {
+                name: name.clone(),
+                model,
+                tracker: behavior.map(|b| BehaviorTracker::new(b, behavior_cfg.clone())),
+                alerts: AlertBook::new(name, cfg.alert_cooldown_ms, cfg.max_alerts_per_api),
+                records: 0,
+                live_endpoints: BTreeSet::new(),
+            }
+        })
+    }
+
+    /// Scores one record. Its `id` should be set by the caller (the CLI uses
+    /// `line-N`); without one the engine names it `<api>-<n>`.
+    pub fn process(&mut self, rec: &AccessRecord) -> Verdict {
+        let api = api_name(rec);
+        let mut seq = self.next_alert_seq;
+        let verdict = self.state(api).process(rec, &mut seq);
+        self.next_alert_seq = seq;
+        verdict
+    }
+
+    /// Every retained alert, in opening order, in its final state.
+    pub fn alerts(&self) -> Vec<Alert> {
+        let mut all: Vec<(u64, &Alert)> =
+            self.apis.values().flat_map(|s| s.alerts.alerts()).collect();
+        all.sort_by_key(|(seq, _)| *seq);
+        all.into_iter().map(|(_, a)| a.clone()).collect()
+    }
+
+    pub fn entity(&self, api: &str, kind: EntityKind, value: &str) -> Option<EntitySnapshot> {
+        self.apis.get(api)?.tracker.as_ref()?.entity(kind, value)
+    }
+
+    /// Every API of the bundle and every API seen, by name.
+    pub fn api_status(&self) -> Vec<ApiStatus> {
+        let mut names: BTreeSet<&str> = self.models.apis.keys().map(String::as_str).collect();
+        names.extend(self.apis.keys().map(String::as_str));
+        names
+            .into_iter()
+            .map(|name| {
+                let seen = self.apis.get(name);
+                let records = seen.map_or(0, |s| s.records);
+                match (self.models.apis.get(name), seen) {
+                    (Some(m), _) => ApiStatus {
+                        name: name.to_string(),
+                        endpoints: m.endpoints.names(),
+                        records,
+                        model: ModelStatus::Trained,
+                    },
+                    (None, Some(s)) => ApiStatus {
+                        name: name.to_string(),
+                        endpoints: s.live_endpoints.iter().cloned().collect(),
+                        records,
+                        model: match s.model {
+                            ApiModelKind::Population(_) => ModelStatus::Population,
+                            _ => ModelStatus::None,
+                        },
+                    },
+                    (None, None) => ApiStatus {
+                        name: name.to_string(),
+                        endpoints: Vec::new(),
+                        records,
+                        model: ModelStatus::None,
+                    },
+                }
+            })
+            .collect()
+    }
+
+    /// Entities with live behavior windows, over all APIs.
+    pub fn active_entities(&self) -> usize {
+        self.apis
+            .values()
+            .filter_map(|s| s.tracker.as_ref())
+            .map(BehaviorTracker::active_entities)
+            .sum()
+    }
+}
+
+impl ApiState {
+    fn process(&mut self, rec: &AccessRecord, next_seq: &mut u64) -> Verdict {
+        self.records += 1;
+        let id = match &rec.id {
+            Some(id) => id.clone(),
+            None => format!("{}-{}", self.name, self.records),
+        };
+        let (resolver, detector): (Resolver<'_>, &RequestDetector) = match &self.model {
+            ApiModelKind::Trained(m) => (Resolver::Trained(&m.endpoints), &m.request),
+            ApiModelKind::Population(p) => (Resolver::Population(&p.typical), &p.request),
+            ApiModelKind::None => {
+                return Verdict {
+                    id,
+                    api: self.name.clone(),
+                    endpoint: crate::discovery::endpoint_name(
+                        &rec.method,
+                        &crate::discovery::EndpointCatalog::default()
+                            .template(&rec.path)
+                            .template,
+                    ),
+                    ts_ms: rec.ts_ms,
+                    score: 0.0,
+                    attack: None,
+                    alerts: Vec::new(),
+                }
+            }
+        };
+        let r = resolver.resolve(rec);
+        let (features, raw, request_cal) = resolver.score_request(detector, rec, &r);
+        if matches!(self.model, ApiModelKind::Population(_))
+            && self.live_endpoints.len() < MAX_LIVE_ENDPOINTS
+            && !self.live_endpoints.contains(&r.endpoint_name)
+        {
+            self.live_endpoints.insert(r.endpoint_name.clone());
+        }
+        let outcome = self.tracker.as_mut().map(|t| {
+            t.observe(&Observation {
+                rec,
+                id: &id,
+                api: &self.name,
+                endpoint: r.endpoint,
+                endpoint_known: r.known,
+                object_id: r.templated.object_id.as_deref(),
+                is_auth: r.is_auth,
+                response_bytes_baseline: r.baseline.response_bytes_median,
+                latency_baseline_ms: r.baseline.latency_median_ms,
+                request_score: request_cal,
+            })
+        });
+        let (behavior_score, flagged) = match outcome {
+            Some(o) => (o.score, o.flagged),
+            None => (0.0, Vec::new()),
+        };
+        let score = request_cal.max(behavior_score).clamp(0.0, 1.0);
+        let mut alerts = Vec::new();
+        let mut attack: Option<(Severity, AttackType)> = None;
+        for v in flagged {
+            let alert = self.alerts.flag(
+                Flag {
+                    entity: v.entity,
+                    attack: v.attack,
+                    severity: v.severity,
+                    score: v.score,
+                    threshold: v.threshold,
+                    evidence: v.evidence,
+                },
+                rec.ts_ms,
+                &id,
+                next_seq,
+            );
+            attack = attack.max(Some((v.severity, v.attack)));
+            alerts.push(alert);
+        }
+        if attack.is_none() && request_cal > 0.5 {
+            // An outlier request: explained by an open behavior alert of its
+            // entities if there is one, else an alert of its own.
+            match self.open_attack(rec) {
+                Some(a) => attack = Some((Severity::Low, a)),
+                None => {
+                    let severity = severity_of_calibrated(request_cal);
+                    let alert = self.alerts.flag(
+                        Flag {
+                            entity: EntityRef {
+                                kind: EntityKind::Ip,
+                                value: rec.client_ip.to_string(),
+                            },
+                            attack: AttackType::AnomalousRequest,
+                            severity,
+                            score: raw,
+                            threshold: detector.threshold,
+                            evidence: request_evidence(rec, r.baseline, &features, r.known),
+                        },
+                        rec.ts_ms,
+                        &id,
+                        next_seq,
+                    );
+                    alerts.push(alert);
+                    attack = Some((severity, AttackType::AnomalousRequest));
+                }
+            }
+        }
+        let attack = attack.map(|(_, a)| a).or_else(|| self.open_attack(rec));
+        Verdict {
+            id,
+            api: self.name.clone(),
+            endpoint: r.endpoint_name,
+            ts_ms: rec.ts_ms,
+            score,
+            attack,
+            alerts,
+        }
+    }
+
+    /// The attack of an open alert on one of the record's entities (the
+    /// API-wide entity excepted: its alert says the API is attacked, not
+    /// that this record is part of it).
+    fn open_attack(&self, rec: &AccessRecord) -> Option<AttackType> {
+        if !self.alerts.may_have_open(rec.ts_ms) {
+            return None;
+        }
+        entities_of(rec)
+            .iter()
+            .find_map(|e| self.alerts.open_attack(e, rec.ts_ms))
+    }
+}
+
+/// The shard of an API among `shards` (a stable hash, the same in every
+/// process and release).
+pub fn shard_of(api: &str, shards: usize) -> usize {
+    if shards <= 1 {
+        return 0;
+    }
+    (stable_hash64(api) % shards as u64) as usize
+}
