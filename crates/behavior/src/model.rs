@@ -1,0 +1,157 @@
+//! The trained behavior model of one API: per entity kind, feature quantiles, an isolation
+//! forest, archetypes and compact per-entity baselines.
+
+use crate::archetypes::Archetypes;
+use crate::features::{Feature, N_FEATURES};
+use apiwarden_alert::EntityKind;
+use apiwarden_forest::IsolationForest;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Bumped when the serialized shape changes.
+pub const MODEL_FORMAT: u32 = 1;
+
+/// An isolation forest over log features and its calibrated threshold.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct ScoredForest {
+    pub forest: IsolationForest,
+    pub threshold: f64,
+}
+
+impl fmt::Debug for ScoredForest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScoredForest")
+            .field("threshold", &self.threshold)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One entity's own training maxima: a heavy entity is judged against itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntityBaseline {
+    pub value: String,
+    pub requests: u64,
+    /// Per feature, in [`crate::ALL_FEATURES`] order.
+    pub maxima: Vec<f32>,
+}
+
+/// What training learned about one entity kind.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KindModel {
+    pub kind: EntityKind,
+    /// Feature vectors seen (one per record of an entity of this kind).
+    pub observations: u64,
+    pub p50: Vec<f64>,
+    pub p99: Vec<f64>,
+    pub max: Vec<f64>,
+    pub forest: Option<ScoredForest>,
+    pub archetypes: Option<Archetypes>,
+    /// Sorted by `value`.
+    pub baselines: Vec<EntityBaseline>,
+}
+
+impl KindModel {
+    pub fn baseline_index(&self, value: &str) -> Option<usize> {
+        self.baselines
+            .binary_search_by(|b| b.value.as_str().cmp(value))
+            .ok()
+    }
+
+    pub(crate) fn stat(v: &[f64], f: Feature) -> f64 {
+        v.get(f.index()).copied().unwrap_or(0.0)
+    }
+}
+
+/// Per entity kind (absent kinds had no traffic in training).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BehaviorModel {
+    pub format: u32,
+    pub kinds: Vec<KindModel>,
+}
+
+impl BehaviorModel {
+    pub fn kind(&self, kind: EntityKind) -> Option<&KindModel> {
+        self.kinds.iter().find(|k| k.kind == kind)
+    }
+
+    /// Pool several APIs' models into population priors for an API that has no model yet:
+    /// quantiles and maxima are the element-wise maxima (conservative: fewer false alerts),
+    /// forest and archetypes come from the API with the most observations of that kind,
+    /// and there are no per-entity baselines (entities of another API say nothing here).
+    pub fn population(models: &[&BehaviorModel]) -> Option<BehaviorModel> {
+        if models.is_empty() {
+            return None;
+        }
+        let mut kinds = Vec::new();
+        for kind in crate::table::KINDS {
+            let parts: Vec<&KindModel> = models.iter().filter_map(|m| m.kind(kind)).collect();
+            let Some(richest) = parts.iter().max_by_key(|k| k.observations) else {
+                continue;
+            };
+            let fold = |get: fn(&KindModel) -> &Vec<f64>| -> Vec<f64> {
+                (0..N_FEATURES)
+                    .map(|i| {
+                        parts
+                            .iter()
+                            .map(|p| get(p).get(i).copied().unwrap_or(0.0))
+                            .fold(0.0, f64::max)
+                    })
+                    .collect()
+            };
+            kinds.push(KindModel {
+                kind,
+                observations: parts.iter().map(|p| p.observations).sum(),
+                p50: fold(|k| &k.p50),
+                p99: fold(|k| &k.p99),
+                max: fold(|k| &k.max),
+                forest: richest.forest.clone(),
+                archetypes: richest.archetypes.clone(),
+                baselines: Vec::new(),
+            });
+        }
+        Some(BehaviorModel {
+            format: MODEL_FORMAT,
+            kinds,
+        })
+    }
+}
+
+/// Map a forest score so that its threshold lands at 0.5.
+pub(crate) fn calibrate_forest(raw: f64, threshold: f64) -> f64 {
+    let t = threshold.clamp(1e-6, 1.0 - 1e-6);
+    let v = if raw <= t {
+        0.5 * raw / t
+    } else {
+        0.5 + 0.5 * (raw - t) / (1.0 - t)
+    };
+    v.clamp(0.0, 1.0)
+}
+
+/// Map an archetype distance (in spreads) so that its threshold lands at 0.5.
+pub(crate) fn calibrate_distance(raw: f64, threshold: f64) -> f64 {
+    if !(threshold.is_finite() && threshold > 0.0 && raw.is_finite()) {
+        return 0.0;
+    }
+    let v = if raw <= threshold {
+        0.5 * raw / threshold
+    } else {
+        0.5 + 0.5 * (1.0 - threshold / raw)
+    };
+    v.clamp(0.0, 1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calibration_maps_threshold_to_half_and_is_monotone() {
+        assert!((calibrate_forest(0.62, 0.62) - 0.5).abs() < 1e-12);
+        assert!(calibrate_forest(0.7, 0.62) > 0.5);
+        assert!(calibrate_forest(0.3, 0.62) < calibrate_forest(0.4, 0.62));
+        assert!((calibrate_forest(1.0, 0.62) - 1.0).abs() < 1e-12);
+        assert!((calibrate_distance(3.0, 3.0) - 0.5).abs() < 1e-12);
+        assert!(calibrate_distance(30.0, 3.0) < 1.0 && calibrate_distance(30.0, 3.0) > 0.9);
+        assert_eq!(calibrate_distance(1.0, f64::INFINITY), 0.0);
+    }
+}

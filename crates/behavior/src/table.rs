@@ -1,0 +1,206 @@
+//! Entity-keyed tables: one map per entity kind, looked up without allocating.
+
+use crate::sketch::FastBuildHasher;
+use apiwarden_alert::EntityKind;
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// An entity's key as a record carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EntityKey<'a> {
+    Ip(IpAddr),
+    Name(&'a str),
+}
+
+impl EntityKey<'_> {
+    pub fn value(&self) -> String {
+        match self {
+            EntityKey::Ip(ip) => ip.to_string(),
+            EntityKey::Name(n) => (*n).to_string(),
+        }
+    }
+}
+
+/// The entities of one record, API-wide first (its 5xx ratio normalizes the others).
+pub(crate) fn record_entities<'a>(
+    obs: &'a crate::Observation<'a>,
+) -> [(EntityKind, Option<EntityKey<'a>>); 5] {
+    let rec = obs.rec;
+    [
+        (EntityKind::Api, Some(EntityKey::Name(obs.api))),
+        (EntityKind::Ip, Some(EntityKey::Ip(rec.client_ip))),
+        (EntityKind::User, rec.user.as_deref().map(EntityKey::Name)),
+        (
+            EntityKind::ApiKey,
+            rec.api_key.as_ref().map(|k| EntityKey::Name(k.as_str())),
+        ),
+        (
+            EntityKind::Token,
+            rec.token.as_ref().map(|t| EntityKey::Name(t.as_str())),
+        ),
+    ]
+}
+
+type Map<K, V> = HashMap<K, V, FastBuildHasher>;
+
+/// One map per entity kind. Iteration order never reaches an output: eviction sorts.
+#[derive(Debug, Clone)]
+pub(crate) struct KindTables<V> {
+    ips: Map<IpAddr, V>,
+    users: Map<Box<str>, V>,
+    api_keys: Map<Box<str>, V>,
+    tokens: Map<Box<str>, V>,
+    apis: Map<Box<str>, V>,
+}
+
+impl<V> Default for KindTables<V> {
+    fn default() -> Self {
+        KindTables {
+            ips: Map::default(),
+            users: Map::default(),
+            api_keys: Map::default(),
+            tokens: Map::default(),
+            apis: Map::default(),
+        }
+    }
+}
+
+pub(crate) const KINDS: [EntityKind; 5] = [
+    EntityKind::Api,
+    EntityKind::Ip,
+    EntityKind::User,
+    EntityKind::ApiKey,
+    EntityKind::Token,
+];
+
+impl<V> KindTables<V> {
+    fn names(&self, kind: EntityKind) -> &Map<Box<str>, V> {
+        match kind {
+            EntityKind::User => &self.users,
+            EntityKind::ApiKey => &self.api_keys,
+            EntityKind::Token => &self.tokens,
+            EntityKind::Api | EntityKind::Ip => &self.apis,
+        }
+    }
+
+    fn names_mut(&mut self, kind: EntityKind) -> &mut Map<Box<str>, V> {
+        match kind {
+            EntityKind::User => &mut self.users,
+            EntityKind::ApiKey => &mut self.api_keys,
+            EntityKind::Token => &mut self.tokens,
+            EntityKind::Api | EntityKind::Ip => &mut self.apis,
+        }
+    }
+
+    /// The entry, created by `make` when absent; `true` when it was just created.
+    pub fn get_or_insert_with(
+        &mut self,
+        kind: EntityKind,
+        key: EntityKey<'_>,
+        make: impl FnOnce() -> V,
+    ) -> (&mut V, bool) {
+        match key {
+            EntityKey::Ip(ip) if kind == EntityKind::Ip => {
+                let mut created = false;
+                let v = self.ips.entry(ip).or_insert_with(|| {
+                    created = true;
+                    make()
+                });
+                (v, created)
+            }
+            EntityKey::Ip(ip) => self.get_or_insert_name(kind, &ip.to_string(), make),
+            EntityKey::Name(n) => self.get_or_insert_name(kind, n, make),
+        }
+    }
+
+    fn get_or_insert_name(
+        &mut self,
+        kind: EntityKind,
+        name: &str,
+        make: impl FnOnce() -> V,
+    ) -> (&mut V, bool) {
+        let map = self.names_mut(kind);
+        // Two lookups on the rare miss beat an allocation on every hit.
+        let created = !map.contains_key(name);
+        if created {
+            map.insert(name.into(), make());
+        }
+        match map.get_mut(name) {
+            Some(v) => (v, created),
+            None => unreachable_entry(),
+        }
+    }
+
+    pub fn get(&self, kind: EntityKind, value: &str) -> Option<&V> {
+        if kind == EntityKind::Ip {
+            let ip: IpAddr = value.parse().ok()?;
+            return self.ips.get(&ip);
+        }
+        self.names(kind).get(value)
+    }
+
+    pub fn len(&self, kind: EntityKind) -> usize {
+        match kind {
+            EntityKind::Ip => self.ips.len(),
+            k => self.names(k).len(),
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        KINDS.iter().map(|k| self.len(*k)).sum()
+    }
+
+    pub fn retain(&mut self, mut keep: impl FnMut(&V) -> bool) {
+        self.ips.retain(|_, v| keep(v));
+        self.users.retain(|_, v| keep(v));
+        self.api_keys.retain(|_, v| keep(v));
+        self.tokens.retain(|_, v| keep(v));
+        self.apis.retain(|_, v| keep(v));
+    }
+
+    /// Entries of one kind as (value string, entry), sorted by value: deterministic.
+    pub fn sorted(&self, kind: EntityKind) -> Vec<(String, &V)> {
+        let mut out: Vec<(String, &V)> = match kind {
+            EntityKind::Ip => self.ips.iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            k => self
+                .names(k)
+                .iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        };
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Keep only the `keep` entries of `kind` that rank highest by `rank` (ties by key).
+    pub fn truncate_kind<R: Ord>(&mut self, kind: EntityKind, keep: usize, rank: impl Fn(&V) -> R) {
+        if self.len(kind) <= keep {
+            return;
+        }
+        match kind {
+            EntityKind::Ip => {
+                let mut keys: Vec<(R, IpAddr)> =
+                    self.ips.iter().map(|(k, v)| (rank(v), *k)).collect();
+                keys.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+                for (_, k) in keys.into_iter().skip(keep) {
+                    self.ips.remove(&k);
+                }
+            }
+            k => {
+                let map = self.names_mut(k);
+                let mut keys: Vec<(R, Box<str>)> =
+                    map.iter().map(|(k, v)| (rank(v), k.clone())).collect();
+                keys.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+                for (_, k) in keys.into_iter().skip(keep) {
+                    map.remove(&k);
+                }
+            }
+        }
+    }
+}
+
+#[cold]
+fn unreachable_entry<T>() -> T {
+    // The key was inserted just above; reaching this is a bug in this module, not input.
+    panic!("entity table lost an entry it just inserted")
+}

@@ -1,0 +1,303 @@
+//! Scoring: live windows judged against the trained model, typed and explained verdicts.
+
+use crate::features::{log_features, Feature, FeatureVector, ALL_FEATURES, N_FEATURES};
+use crate::model::{calibrate_distance, calibrate_forest, BehaviorModel, KindModel};
+use crate::table::{record_entities, EntityKey, KindTables, KINDS};
+use crate::trainer::kind_slot;
+use crate::verdict::{attack_of, evidence_of, severity_of, Exceeded};
+use crate::window::{EntityWindow, RecordFacts};
+use crate::{sweep, BehaviorConfig, BehaviorOutcome, EntitySnapshot, EntityVerdict, Observation};
+use apiwarden_alert::{EntityKind, EntityRef};
+use std::sync::Arc;
+
+/// Highest score of an entity that is not flagged: the behavior score crosses 0.5 only
+/// together with a verdict.
+const UNFLAGGED_CAP: f64 = 0.49;
+/// Verdict scores are calibrated: 0.5 is the threshold of every detector.
+const CALIBRATED_THRESHOLD: f64 = 0.5;
+
+/// Per-kind limits precomputed from the model.
+#[derive(Debug, Clone)]
+struct KindLimits {
+    /// Limit for entities without their own baseline; `INFINITY` = not evidence for this kind.
+    population: FeatureVector,
+    /// Floor of the limit for entities with their own baseline.
+    known_floor: FeatureVector,
+    /// Kind maxima: the reference shown for entities without their own baseline.
+    max: FeatureVector,
+    /// Kind p99: above it on any feature, re-run the models now.
+    p99: FeatureVector,
+}
+
+impl KindLimits {
+    fn new(kind: EntityKind, model: Option<&KindModel>, cfg: &BehaviorConfig) -> KindLimits {
+        let mut l = KindLimits {
+            population: [f64::INFINITY; N_FEATURES],
+            known_floor: [f64::INFINITY; N_FEATURES],
+            max: [0.0; N_FEATURES],
+            p99: [0.0; N_FEATURES],
+        };
+        for f in ALL_FEATURES {
+            let i = f.index();
+            let (max, p99) = model
+                .map(|m| (KindModel::stat(&m.max, f), KindModel::stat(&m.p99, f)))
+                .unwrap_or((0.0, 0.0));
+            l.max[i] = max;
+            l.p99[i] = p99;
+            let Some((_, floor)) = f.gated_for(kind) else {
+                continue;
+            };
+            if f == Feature::TravelSpeedKmh {
+                // Physics, not statistics: nobody outruns an airliner, however the training went.
+                l.population[i] = floor;
+                l.known_floor[i] = floor;
+            } else {
+                l.population[i] = (max * cfg.kind_margin).max(floor);
+                l.known_floor[i] = (p99 * cfg.kind_margin).max(floor);
+            }
+        }
+        l
+    }
+}
+
+/// Scores one API's traffic, record by record, against its [`BehaviorModel`].
+pub struct BehaviorTracker {
+    model: Arc<BehaviorModel>,
+    cfg: BehaviorConfig,
+    windows: KindTables<EntityWindow>,
+    limits: Vec<KindLimits>,
+    next_sweep_ms: i64,
+}
+
+impl BehaviorTracker {
+    pub fn new(model: Arc<BehaviorModel>, cfg: BehaviorConfig) -> Self {
+        let limits = KINDS
+            .iter()
+            .map(|k| KindLimits::new(*k, model.kind(*k), &cfg))
+            .collect();
+        BehaviorTracker {
+            model,
+            cfg,
+            windows: KindTables::default(),
+            limits,
+            next_sweep_ms: i64::MIN,
+        }
+    }
+
+    pub fn active_entities(&self) -> usize {
+        self.windows.total()
+    }
+
+    pub fn observe(&mut self, obs: &Observation<'_>) -> BehaviorOutcome {
+        let facts = RecordFacts::of(obs);
+        sweep::maybe_sweep(
+            &mut self.windows,
+            &mut self.next_sweep_ms,
+            facts.ts_ms,
+            &self.cfg,
+        );
+        let mut outcome = BehaviorOutcome {
+            score: 0.0,
+            flagged: Vec::new(),
+        };
+        let mut api_5xx = 0.0;
+        for (kind, key) in record_entities(obs) {
+            let Some(key) = key else { continue };
+            let kind_model = self.model.kind(kind);
+            let (w, created) = self
+                .windows
+                .get_or_insert_with(kind, key, || EntityWindow::new(facts.ts_ms));
+            if created {
+                if let Some(i) = kind_model.and_then(|m| m.baseline_index(&key.value())) {
+                    w.cache.own_baseline = u32::try_from(i).unwrap_or(u32::MAX);
+                }
+            }
+            w.update(&facts, kind);
+            if kind == EntityKind::Api {
+                api_5xx = w.server_error_ratio();
+            }
+            let features = w.features(api_5xx);
+            let Some(limits) = self.limits.get(kind_slot(kind)) else {
+                continue;
+            };
+            let judged = judge(kind, kind_model, limits, w, &features, &self.cfg);
+            // An API-wide window speaks only through the records that feed its anomaly.
+            let flagged = judged.is_some() && (kind != EntityKind::Api || facts.failed_login);
+            let score = match (&judged, flagged) {
+                (Some(j), true) => j.score,
+                _ => w.cache_score().min(UNFLAGGED_CAP),
+            };
+            outcome.score = outcome.score.max(score);
+            if let (Some(mut j), true) = (judged, flagged) {
+                let Some(attack) = attack_of(&j.exceeded) else {
+                    continue;
+                };
+                let best = j.exceeded.iter().map(|e| e.ratio).fold(0.0, f64::max);
+                let severity = severity_of(best, j.exceeded.len());
+                outcome.flagged.push(EntityVerdict {
+                    entity: EntityRef {
+                        kind,
+                        value: key_value(key),
+                    },
+                    attack,
+                    severity,
+                    score: j.score,
+                    threshold: CALIBRATED_THRESHOLD,
+                    evidence: evidence_of(&mut j.exceeded, attack),
+                });
+            }
+        }
+        outcome
+    }
+
+    pub fn entity(&self, kind: EntityKind, value: &str) -> Option<EntitySnapshot> {
+        let w = self.windows.get(kind, value)?;
+        let api_5xx = self
+            .api_window()
+            .map(|a| a.server_error_ratio())
+            .unwrap_or(0.0);
+        let features = w.features(api_5xx);
+        let limits = self.limits.get(kind_slot(kind))?;
+        let own = own_maxima(self.model.kind(kind), w);
+        let baseline = ALL_FEATURES
+            .iter()
+            .map(|f| {
+                let i = f.index();
+                let reference = own
+                    .and_then(|o| o.get(i))
+                    .map(|v| f64::from(*v))
+                    .unwrap_or(limits.max[i]);
+                (f.name().to_string(), reference)
+            })
+            .collect();
+        Some(EntitySnapshot {
+            entity: EntityRef {
+                kind,
+                value: value.to_string(),
+            },
+            score: w.cache_score().min(1.0),
+            threshold: CALIBRATED_THRESHOLD,
+            features: ALL_FEATURES
+                .iter()
+                .map(|f| (f.name().to_string(), features[f.index()]))
+                .collect(),
+            baseline,
+            archetype: (w.cache.archetype_index != u8::MAX)
+                .then_some(usize::from(w.cache.archetype_index)),
+            first_seen_ms: w.first_seen_ms,
+            last_seen_ms: w.last_seen_ms,
+            requests: w.requests(),
+        })
+    }
+
+    /// The API-wide window (a tracker serves one API).
+    fn api_window(&self) -> Option<&EntityWindow> {
+        self.windows
+            .sorted(EntityKind::Api)
+            .into_iter()
+            .next()
+            .map(|(_, w)| w)
+    }
+}
+
+fn key_value(key: EntityKey<'_>) -> String {
+    key.value()
+}
+
+impl EntityWindow {
+    fn cache_score(&self) -> f64 {
+        f64::from(self.cache.forest.max(self.cache.archetype))
+    }
+}
+
+fn own_maxima<'m>(model: Option<&'m KindModel>, w: &EntityWindow) -> Option<&'m [f32]> {
+    if w.cache.own_baseline == u32::MAX {
+        return None;
+    }
+    let i = usize::try_from(w.cache.own_baseline).ok()?;
+    model?.baselines.get(i).map(|b| b.maxima.as_slice())
+}
+
+struct Judgement {
+    exceeded: Vec<Exceeded>,
+    score: f64,
+}
+
+/// Evidence against limits, model scores when worth it, and the flag rule:
+/// flagged = some feature over its limit AND (forest or archetype over threshold, or the
+/// evidence alone `strong_ratio` times over its limit).
+fn judge(
+    kind: EntityKind,
+    model: Option<&KindModel>,
+    limits: &KindLimits,
+    w: &mut EntityWindow,
+    features: &FeatureVector,
+    cfg: &BehaviorConfig,
+) -> Option<Judgement> {
+    let own = own_maxima(model, w);
+    let mut exceeded: Vec<Exceeded> = Vec::new();
+    let mut above_p99 = false;
+    for f in ALL_FEATURES {
+        let i = f.index();
+        let v = features[i];
+        above_p99 |= v > limits.p99[i] * cfg.kind_margin && v > 0.0;
+        let population = limits.population[i];
+        if v <= limits.known_floor[i].min(population) {
+            continue;
+        }
+        let (limit, reference) = match own.and_then(|o| o.get(i)) {
+            Some(own_max) if f != Feature::TravelSpeedKmh => {
+                let own_max = f64::from(*own_max);
+                (
+                    (own_max * cfg.entity_margin).max(limits.known_floor[i]),
+                    own_max,
+                )
+            }
+            _ => (population, limits.max[i]),
+        };
+        if v > limit {
+            if let Some((attack, _)) = f.gated_for(kind) {
+                exceeded.push(Exceeded {
+                    feature: f,
+                    attack,
+                    observed: v,
+                    reference,
+                    ratio: v / limit,
+                });
+            }
+        }
+    }
+    let due = !w.cache.scored
+        || above_p99
+        || !exceeded.is_empty()
+        || w.requests.wrapping_sub(w.cache.scored_at_request) >= cfg.rescore_every;
+    if due {
+        rescore(model, w, features);
+    }
+    if exceeded.is_empty() {
+        return None;
+    }
+    let best = exceeded.iter().map(|e| e.ratio).fold(0.0, f64::max);
+    let models_agree = f64::from(w.cache.forest) >= 0.5 || f64::from(w.cache.archetype) >= 0.5;
+    if !(models_agree || best >= cfg.strong_ratio) {
+        return None;
+    }
+    let evidence_score = 0.5 + 0.5 * (1.0 - 1.0 / best);
+    let score = w.cache_score().max(evidence_score).clamp(0.5, 1.0);
+    Some(Judgement { exceeded, score })
+}
+
+fn rescore(model: Option<&KindModel>, w: &mut EntityWindow, features: &FeatureVector) {
+    w.cache.scored = true;
+    w.cache.scored_at_request = w.requests;
+    let Some(model) = model else { return };
+    let logs = log_features(features);
+    if let Some(f) = &model.forest {
+        w.cache.forest = calibrate_forest(f.forest.score_one(&logs), f.threshold) as f32;
+    }
+    if let Some(a) = &model.archetypes {
+        let (c, d) = a.score(&logs);
+        w.cache.archetype = calibrate_distance(d, a.threshold) as f32;
+        w.cache.archetype_index = u8::try_from(c).unwrap_or(u8::MAX);
+    }
+}
