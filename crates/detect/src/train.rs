@@ -140,24 +140,23 @@ impl Trainer {
             .filter(|(_, recs)| recs.len() >= cfg.min_api_records.max(2))
             .collect();
         // APIs are independent: fit them on two threads, results in name order.
-        let results: Vec<Result<(ApiModel, u64, Vec<AccessRecord>), TrainError>> =
-            std::thread::scope(|s| {
-                let cfg = &cfg;
-                let mut pending = Vec::new();
-                let mut out = Vec::new();
-                for (name, mut recs) in jobs {
-                    recs.sort_by_key(|r| r.ts_ms);
-                    pending.push(s.spawn(move || {
-                        let (model, excluded) = train_api(&name, &recs, cfg)?;
-                        Ok((model, excluded, recs))
-                    }));
-                    if pending.len() >= 2 {
-                        out.push(join(pending.remove(0)));
-                    }
+        let results: Vec<Result<TrainedApi, TrainError>> = std::thread::scope(|s| {
+            let cfg = &cfg;
+            let mut pending = Vec::new();
+            let mut out = Vec::new();
+            for (name, mut recs) in jobs {
+                recs.sort_by_key(|r| r.ts_ms);
+                pending.push(s.spawn(move || {
+                    let (model, excluded) = train_api(&name, &recs, cfg)?;
+                    Ok((model, excluded, recs))
+                }));
+                if pending.len() >= 2 {
+                    out.push(join(pending.remove(0)));
                 }
-                out.extend(pending.into_iter().map(join));
-                out
-            });
+            }
+            out.extend(pending.into_iter().map(join));
+            out
+        });
         let mut apis = BTreeMap::new();
         let mut excluded_records = 0;
         let mut kept: Vec<(Arc<ApiModel>, Vec<AccessRecord>)> = Vec::new();
@@ -180,6 +179,9 @@ impl Trainer {
         })
     }
 }
+
+/// A fitted API, its excluded-record count and its (time-sorted) records.
+type TrainedApi = (ApiModel, u64, Vec<AccessRecord>);
 
 fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
     match h.join() {
