@@ -1,6 +1,6 @@
 //! Whole request bodies (HTTP ingest): JSON arrays, MessagePack arrays, or lines.
 
-use crate::fields::{read_fields, ElementSeed};
+use crate::fields::{read_fields, RecordSeed};
 use crate::line::parse_line;
 use crate::validate::Invalid;
 use crate::{contract, AccessRecord, Fingerprinter, InputFormat, RecordError};
@@ -99,21 +99,23 @@ impl<'de> Visitor<'de> for BodySeed<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let seed: ElementSeed<{ contract::FIELDS.len() }> = contract::SEED;
-        while let Some(element) = seq.next_element_seed(seed)? {
+        let seed = RecordSeed {
+            schema: &contract::SCHEMA,
+            fp: self.fp,
+        };
+        while let Some(checked) = seq.next_element_seed(seed)? {
             let line = self.out.len() + 1;
-            self.out.push(
-                contract::validate_element(element, self.fp)
-                    .map_err(|invalid| invalid.at_line(line)),
-            );
+            self.out
+                .push(checked.map_err(|invalid| invalid.at_line(line)));
         }
         Ok(())
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        let fields = read_fields(&contract::FIELDS, map)?;
-        self.out
-            .push(contract::validate(fields, self.fp).map_err(|invalid| invalid.at_line(1)));
+        let fields = read_fields(&contract::SCHEMA, map)?;
+        self.out.push(
+            (contract::SCHEMA.validate)(fields, self.fp).map_err(|invalid| invalid.at_line(1)),
+        );
         Ok(())
     }
 }

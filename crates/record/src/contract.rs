@@ -1,10 +1,10 @@
 //! CONTRACT §1: the access record's input schema, JSON or MessagePack.
 
-use crate::fields::{Element, ElementSeed, RawFields};
+use crate::fields::{RawFields, Schema};
 use crate::validate::{self as v, Checked, Invalid};
 use crate::{AccessRecord, Fingerprinter};
 
-pub(crate) const FIELDS: [&str; 18] = [
+const FIELDS: [&str; 18] = [
     "id",
     "ts",
     "api",
@@ -26,22 +26,51 @@ pub(crate) const FIELDS: [&str; 18] = [
 ];
 const N: usize = FIELDS.len();
 
-pub(crate) const SEED: ElementSeed<N> = ElementSeed { names: &FIELDS };
+pub(crate) static SCHEMA: Schema<N> = Schema {
+    names: FIELDS,
+    lookup,
+    validate,
+    element: "a record object",
+};
 
-pub(crate) fn validate_element(
-    element: Element<'_, N>,
-    fp: &Fingerprinter,
-) -> Checked<AccessRecord> {
-    match element {
-        Element::Object(fields) => validate(fields, fp),
-        Element::NotObject(kind) => Err(Invalid::record(format!(
-            "expected a record object, got {kind}"
-        ))),
+/// `FIELDS` position of a key; a test checks it against the list.
+fn lookup(key: &[u8]) -> Option<usize> {
+    Some(match key {
+        b"id" => 0,
+        b"ts" => 1,
+        b"api" => 2,
+        b"host" => 3,
+        b"method" => 4,
+        b"path" => 5,
+        b"status" => 6,
+        b"latency_ms" => 7,
+        b"request_bytes" => 8,
+        b"response_bytes" => 9,
+        b"client_ip" => 10,
+        b"country" => 11,
+        b"lat" => 12,
+        b"lon" => 13,
+        b"user" => 14,
+        b"api_key" => 15,
+        b"token" => 16,
+        b"user_agent" => 17,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lookup_agrees_with_the_field_list() {
+        for (index, name) in super::FIELDS.iter().enumerate() {
+            assert_eq!(super::lookup(name.as_bytes()), Some(index), "{name}");
+        }
+        assert_eq!(super::lookup(b"unknown"), None);
     }
 }
 
 /// Rules are checked in schema order; the first broken one is reported.
-pub(crate) fn validate(mut f: RawFields<'_, N>, fp: &Fingerprinter) -> Checked<AccessRecord> {
+fn validate(mut f: RawFields<'_, N>, fp: &Fingerprinter) -> Checked<AccessRecord> {
     if let Some(name) = f.duplicate {
         return Err(Invalid::field(name, "field appears more than once"));
     }

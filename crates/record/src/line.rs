@@ -1,5 +1,6 @@
 //! One line of a line-based format (NDJSON, nginx JSON, combined log) to a record.
 
+use crate::fields::RecordSeed;
 use crate::validate::Invalid;
 use crate::{combined, contract, nginx};
 use crate::{AccessRecord, Fingerprinter, InputFormat, RecordError};
@@ -42,14 +43,18 @@ pub(crate) fn parse_line(
     };
     let parsed = match format {
         InputFormat::Ndjson | InputFormat::Json => json_line(text, |de| {
-            contract::SEED
-                .deserialize(de)
-                .map(|element| contract::validate_element(element, fp))
+            RecordSeed {
+                schema: &contract::SCHEMA,
+                fp,
+            }
+            .deserialize(de)
         }),
         InputFormat::NginxJson => json_line(text, |de| {
-            nginx::SEED
-                .deserialize(de)
-                .map(|element| nginx::validate_element(element, fp))
+            RecordSeed {
+                schema: &nginx::SCHEMA,
+                fp,
+            }
+            .deserialize(de)
         }),
         InputFormat::Combined => combined::parse_line(text),
         InputFormat::MsgPack => Err(Invalid::record(

@@ -43,7 +43,7 @@
 /// The recommended nginx `log_format` for the `nginx_json` input format.
 pub const NGINX_LOG_FORMAT: &str = r#"log_format apiwarden escape=json '{"time_iso8601":"$time_iso8601","remote_addr":"$remote_addr","request_method":"$request_method","request_uri":"$request_uri","status":$status,"request_time":$request_time,"request_length":$request_length,"bytes_sent":$bytes_sent,"http_host":"$host","http_user_agent":"$http_user_agent","remote_user":"$remote_user","http_authorization":"$http_authorization","http_x_api_key":"$http_x_api_key","request_id":"$request_id","geoip_country_code":"$geoip_country_code"}';"#;
 
-use crate::fields::{Element, ElementSeed, RawFields};
+use crate::fields::{RawFields, Schema};
 use crate::scalar::Scalar;
 use crate::validate::{self as v, Checked, Invalid};
 use crate::{AccessRecord, Fingerprinter};
@@ -78,19 +78,12 @@ const FIELDS: [&str; 26] = [
 ];
 const N: usize = FIELDS.len();
 
-pub(crate) const SEED: ElementSeed<N> = ElementSeed { names: &FIELDS };
-
-pub(crate) fn validate_element(
-    element: Element<'_, N>,
-    fp: &Fingerprinter,
-) -> Checked<AccessRecord> {
-    match element {
-        Element::Object(fields) => validate(fields, fp),
-        Element::NotObject(kind) => Err(Invalid::record(format!(
-            "expected an nginx JSON log object, got {kind}"
-        ))),
-    }
-}
+pub(crate) static SCHEMA: Schema<N> = Schema {
+    names: FIELDS,
+    lookup: |key| crate::fields::scan(&FIELDS, key),
+    validate,
+    element: "an nginx JSON log object",
+};
 
 /// First present of several slots, with its name for error messages.
 fn first_of<'a>(

@@ -92,11 +92,41 @@ impl<R: BufRead> RecordReader<R> {
     }
 }
 
+impl<R: BufRead> RecordReader<R> {
+    /// The next line when it lies whole in the reader's buffer: parsed in
+    /// place, without a copy. `None` when the slow path must take over.
+    fn next_in_buffer(&mut self) -> Option<Option<Result<AccessRecord, RecordError>>> {
+        let available = self.reader.fill_buf().ok()?;
+        let end = memchr::memchr(b'\n', available)?;
+        if end > MAX_RECORD_BYTES + 1 {
+            return None;
+        }
+        self.line += 1;
+        let result = parse_line(&available[..end], self.line, self.format, &self.fp);
+        self.reader.consume(end + 1);
+        Some(result)
+    }
+
+    fn read_error(&mut self, e: &std::io::Error) -> RecordError {
+        self.finished = true;
+        RecordError {
+            line: self.line,
+            field: None,
+            reason: format!("read error: {e}"),
+        }
+    }
+}
+
 impl<R: BufRead> Iterator for RecordReader<R> {
     type Item = Result<AccessRecord, RecordError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         while !self.finished {
+            match self.next_in_buffer() {
+                Some(Some(result)) => return Some(result),
+                Some(None) => continue, // blank line
+                None => {}
+            }
             let raw = self.read_line();
             self.line += 1;
             match raw {
@@ -110,14 +140,7 @@ impl<R: BufRead> Iterator for RecordReader<R> {
                         return Some(result);
                     }
                 }
-                Err(e) => {
-                    self.finished = true;
-                    return Some(Err(RecordError {
-                        line: self.line,
-                        field: None,
-                        reason: format!("read error: {e}"),
-                    }));
-                }
+                Err(e) => return Some(Err(self.read_error(&e))),
             }
         }
         None
