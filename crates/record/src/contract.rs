@@ -58,17 +58,6 @@ fn lookup(key: &[u8]) -> Option<usize> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn lookup_agrees_with_the_field_list() {
-        for (index, name) in super::FIELDS.iter().enumerate() {
-            assert_eq!(super::lookup(name.as_bytes()), Some(index), "{name}");
-        }
-        assert_eq!(super::lookup(b"unknown"), None);
-    }
-}
-
 /// Rules are checked in schema order; the first broken one is reported.
 fn validate(mut f: RawFields<'_, N>, fp: &Fingerprinter) -> Checked<AccessRecord> {
     if let Some(name) = f.duplicate {
@@ -111,4 +100,15 @@ fn validate(mut f: RawFields<'_, N>, fp: &Fingerprinter) -> Checked<AccessRecord
         token,
         user_agent,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lookup_agrees_with_the_field_list() {
+        for (index, name) in super::FIELDS.iter().enumerate() {
+            assert_eq!(super::lookup(name.as_bytes()), Some(index), "{name}");
+        }
+        assert_eq!(super::lookup(b"unknown"), None);
+    }
 }
