@@ -33,10 +33,14 @@ fn parse_lines(bytes: &[u8], format: InputFormat, fp: &Fingerprinter) -> Vec<Out
     if body.is_empty() {
         return Vec::new();
     }
-    body.split(|&b| b == b'\n')
-        .enumerate()
-        .filter_map(|(index, line)| parse_line(line, index + 1, format, fp))
-        .collect()
+    // Sized up front: growing a vector of large results costs more than counting lines.
+    let mut out = Vec::with_capacity(memchr::memchr_iter(b'\n', body).count() + 1);
+    out.extend(
+        body.split(|&b| b == b'\n')
+            .enumerate()
+            .filter_map(|(index, line)| parse_line(line, index + 1, format, fp)),
+    );
+    out
 }
 
 fn parse_json(bytes: &[u8], fp: &Fingerprinter) -> Vec<Outcome> {

@@ -151,11 +151,6 @@ pub(crate) fn read_fields<'de, A: MapAccess<'de>, const N: usize>(
     Ok(fields)
 }
 
-/// The generic [`Lookup`]: a scan of `names`.
-pub(crate) fn scan(names: &[&str], key: &[u8]) -> Option<usize> {
-    names.iter().position(|name| name.as_bytes() == key)
-}
-
 /// Resolves a key to its field index (`None`: not a field we read).
 struct KeySeed {
     lookup: Lookup,
