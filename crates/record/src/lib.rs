@@ -2,6 +2,34 @@
 //!
 //! Secrets (`api_key`, `token`) are replaced by a keyed [`Fingerprint`] while
 //! parsing: no code downstream of this crate ever sees them in clear.
+//!
+//! - Whole bodies (HTTP ingest): [`parse_bytes`] with an [`InputFormat`]
+//!   (often from [`InputFormat::from_content_type`]).
+//! - Files and streams: [`open_input`] (`-`, `.gz`) then [`RecordReader`],
+//!   line by line in bounded memory.
+//! - Gateway logs: [`InputFormat::NginxJson`] (see [`NGINX_LOG_FORMAT`]) and
+//!   [`InputFormat::Combined`] (Apache / nginx combined log lines).
+//! - Writing inputs (simulator, tests, clients): [`InputRecord`].
+//!
+//! Every rejected record becomes one [`RecordError`] naming its line (or
+//! array position), the field to blame and a reason a person can act on; the
+//! other records of the same input are unaffected. Empty strings and `null`
+//! in optional fields mean "absent".
+//!
+//! ```
+//! use apiwarden_record::{parse_bytes, Fingerprinter, InputFormat};
+//!
+//! let fp = Fingerprinter::new([7; 32]);
+//! let body = br#"{"ts":"2026-12-04T20:03:15Z","method":"get","path":"/v1/orders/7","status":200,"latency_ms":12.5,"request_bytes":310,"response_bytes":2048,"client_ip":"203.0.113.9","api_key":"sk_live_1"}
+//! {"ts":1796414595000,"method":"GET","path":"/v1/orders/8","status":700,"latency_ms":3,"request_bytes":0,"response_bytes":0,"client_ip":"203.0.113.9"}
+//! "#;
+//! let results = parse_bytes(body, InputFormat::Ndjson, &fp);
+//! let record = results[0].as_ref().unwrap();
+//! assert_eq!(record.method, "GET");
+//! assert_eq!(record.api_key, Some(fp.fingerprint("sk_live_1")));
+//! let error = results[1].as_ref().unwrap_err();
+//! assert_eq!(error.to_string(), "line 2, field `status`: expected integer 100..=599, got 700");
+//! ```
 
 mod body;
 mod combined;

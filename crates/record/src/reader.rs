@@ -30,7 +30,8 @@ enum RawLine {
 
 impl<R: BufRead> RecordReader<R> {
     /// `format` should be line-based; MessagePack and JSON bodies belong to
-    /// [`crate::parse_bytes`] (a JSON reader reads one object per line).
+    /// [`crate::parse_bytes`]. A JSON reader reads one object per line; a
+    /// MessagePack reader yields one error and ends.
     pub fn new(reader: R, format: InputFormat, fp: Fingerprinter) -> Self {
         Self {
             reader,
@@ -121,6 +122,15 @@ impl<R: BufRead> Iterator for RecordReader<R> {
     type Item = Result<AccessRecord, RecordError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if self.format == InputFormat::MsgPack && !self.finished {
+            self.finished = true;
+            return Some(Err(RecordError {
+                line: 1,
+                field: None,
+                reason: "MessagePack is not line-based: read the whole body with parse_bytes"
+                    .to_owned(),
+            }));
+        }
         while !self.finished {
             match self.next_in_buffer() {
                 Some(Some(result)) => return Some(result),

@@ -234,3 +234,15 @@ fn io_error_ends_the_iteration_with_one_error() {
     assert_eq!((err.line, err.field.as_ref()), (3, None));
     assert_eq!(err.reason, "read error: disk on fire");
 }
+
+#[test]
+fn a_msgpack_stream_is_refused_once() {
+    let body = rmp_serde::to_vec_named(&vec![good_line(1)]).unwrap();
+    let results: Vec<_> = RecordReader::new(&body[..], InputFormat::MsgPack, fp()).collect();
+    assert_eq!(results.len(), 1);
+    assert!(results[0]
+        .as_ref()
+        .unwrap_err()
+        .reason
+        .contains("parse_bytes"));
+}
