@@ -11,7 +11,8 @@ use std::fmt;
 
 type Outcome = Result<AccessRecord, RecordError>;
 
-/// Parse a whole body. JSON: an array of record objects, or one object.
+/// Parse a whole body. JSON: an array of record objects, or one object (or
+/// several values back to back, such as NDJSON sent as `application/json`).
 /// MessagePack: an array of maps, or one map. Line-based formats: one record
 /// per line (blank lines skipped).
 ///
@@ -43,16 +44,23 @@ fn parse_lines(bytes: &[u8], format: InputFormat, fp: &Fingerprinter) -> Vec<Out
     out
 }
 
+/// One array, one object, or several values one after another (NDJSON sent
+/// as `application/json`, pretty-printed objects back to back).
 fn parse_json(bytes: &[u8], fp: &Fingerprinter) -> Vec<Outcome> {
     let mut out = Vec::new();
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let parsed = BodySeed { out: &mut out, fp }.deserialize(&mut de);
-    let tail = parsed.and_then(|()| de.end());
-    if let Err(e) = tail {
-        let position = out.len() + 1;
-        out.push(Err(
-            Invalid::record(format!("invalid JSON: {e}")).at_line(position)
-        ));
+    loop {
+        if let Err(e) = (BodySeed { out: &mut out, fp }).deserialize(&mut de) {
+            let position = out.len() + 1;
+            out.push(Err(
+                Invalid::record(format!("invalid JSON: {e}")).at_line(position)
+            ));
+            break;
+        }
+        // `end` only peeks: when it finds more than whitespace, the next value starts there.
+        if de.end().is_ok() {
+            break;
+        }
     }
     out
 }
@@ -117,8 +125,9 @@ impl<'de> Visitor<'de> for BodySeed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
         let fields = read_fields(&contract::SCHEMA, map)?;
+        let line = self.out.len() + 1;
         self.out.push(
-            (contract::SCHEMA.validate)(fields, self.fp).map_err(|invalid| invalid.at_line(1)),
+            (contract::SCHEMA.validate)(fields, self.fp).map_err(|invalid| invalid.at_line(line)),
         );
         Ok(())
     }

@@ -378,3 +378,20 @@ garbage line\n\
     );
     assert!((r.latency_ms - 250.0).abs() < 1e-9);
 }
+
+#[test]
+fn json_body_with_values_back_to_back() {
+    let good = serde_json::to_string(&valid()).unwrap();
+    let pretty = serde_json::to_string_pretty(&valid()).unwrap();
+    let bad = serde_json::to_string(&without("path")).unwrap();
+    let body = format!("{good}\n{bad}\n{pretty}\n[{good},{good}]\n");
+    let results = parse_bytes(body.as_bytes(), InputFormat::Json, &fp());
+    assert_eq!(results.len(), 5);
+    let err = results[1].as_ref().unwrap_err();
+    assert_eq!((err.line, err.field.as_deref()), (2, Some("path")));
+    assert!(results.iter().enumerate().all(|(i, r)| i == 1 || r.is_ok()));
+    let garbage = format!("{good} ]");
+    let results = parse_bytes(garbage.as_bytes(), InputFormat::Json, &fp());
+    assert!(results[0].is_ok());
+    assert_eq!(results[1].as_ref().unwrap_err().line, 2);
+}
