@@ -20,6 +20,15 @@ pub struct RecordReader<R: BufRead> {
     finished: bool,
 }
 
+/// What the zero-copy path made of the reader's buffer.
+enum InBuffer {
+    /// A whole line was there (`None`: it was blank).
+    Parsed(Option<Result<AccessRecord, RecordError>>),
+    /// No whole line in the buffer: the copying path takes over.
+    NotWhole,
+    Failed(std::io::Error),
+}
+
 /// What reading one line produced.
 enum RawLine {
     /// The line is in `buf` (without its newline).
@@ -95,17 +104,23 @@ impl<R: BufRead> RecordReader<R> {
 
 impl<R: BufRead> RecordReader<R> {
     /// The next line when it lies whole in the reader's buffer: parsed in
-    /// place, without a copy. `None` when the slow path must take over.
-    fn next_in_buffer(&mut self) -> Option<Option<Result<AccessRecord, RecordError>>> {
-        let available = self.reader.fill_buf().ok()?;
-        let end = memchr::memchr(b'\n', available)?;
+    /// place, without a copy.
+    fn next_in_buffer(&mut self) -> InBuffer {
+        let available = match self.reader.fill_buf() {
+            Ok(available) => available,
+            Err(e) if e.kind() == ErrorKind::Interrupted => return InBuffer::NotWhole,
+            Err(e) => return InBuffer::Failed(e),
+        };
+        let Some(end) = memchr::memchr(b'\n', available) else {
+            return InBuffer::NotWhole;
+        };
         if end > MAX_RECORD_BYTES + 1 {
-            return None;
+            return InBuffer::NotWhole;
         }
         self.line += 1;
         let result = parse_line(&available[..end], self.line, self.format, &self.fp);
         self.reader.consume(end + 1);
-        Some(result)
+        InBuffer::Parsed(result)
     }
 
     fn read_error(&mut self, e: &std::io::Error) -> RecordError {
@@ -133,9 +148,13 @@ impl<R: BufRead> Iterator for RecordReader<R> {
         }
         while !self.finished {
             match self.next_in_buffer() {
-                Some(Some(result)) => return Some(result),
-                Some(None) => continue, // blank line
-                None => {}
+                InBuffer::Parsed(Some(result)) => return Some(result),
+                InBuffer::Parsed(None) => continue,
+                InBuffer::NotWhole => {}
+                InBuffer::Failed(e) => {
+                    self.line += 1;
+                    return Some(Err(self.read_error(&e)));
+                }
             }
             let raw = self.read_line();
             self.line += 1;

@@ -246,3 +246,37 @@ fn a_msgpack_stream_is_refused_once() {
         .reason
         .contains("parse_bytes"));
 }
+
+/// A reader whose one failure is followed by more data: the failure must not be lost.
+struct FailsOnce {
+    parts: Vec<std::io::Result<Vec<u8>>>,
+}
+
+impl Read for FailsOnce {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.parts.is_empty() {
+            return Ok(0);
+        }
+        let part = self.parts.remove(0)?;
+        buf[..part.len()].copy_from_slice(&part);
+        Ok(part.len())
+    }
+}
+
+#[test]
+fn a_transient_read_error_is_reported_not_skipped() {
+    let reader = FailsOnce {
+        parts: vec![
+            Ok(format!("{}\n", good_line(1)).into_bytes()),
+            Err(std::io::Error::other("network blip")),
+            Ok(format!("{}\n", good_line(3)).into_bytes()),
+        ],
+    };
+    let results = read_all(BufReader::new(reader));
+    assert_eq!(results.len(), 2);
+    assert_eq!(
+        results[1].as_ref().unwrap_err().reason,
+        "read error: network blip"
+    );
+    assert_eq!(results[1].as_ref().unwrap_err().line, 2);
+}
