@@ -9,7 +9,15 @@ pub(crate) fn ts_from_bytes(b: [u8; 8]) -> i64 {
     (u64::from_be_bytes(b) ^ (1 << 63)) as i64
 }
 
-/// `api \0 ts_be seq_be`: all records of an API together, in time order.
+/// Records are stored in chunks per (API, bucket of this many ms).
+pub(crate) const BUCKET_MS: i64 = 60_000;
+
+pub(crate) fn bucket_of(ts_ms: i64) -> i64 {
+    ts_ms.div_euclid(BUCKET_MS).saturating_mul(BUCKET_MS)
+}
+
+/// `api \0 ts_be seq_be`: all records of an API together, in time order
+/// (for chunks, `ts` is the bucket start).
 pub(crate) fn record_key(api: &str, ts_ms: i64, seq: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(api.len() + 17);
     k.extend_from_slice(api.as_bytes());
@@ -26,6 +34,25 @@ pub(crate) fn record_bound(api: &str, ts_ms: i64) -> Vec<u8> {
     k.push(0);
     k.extend_from_slice(&ts_bytes(ts_ms));
     k
+}
+
+/// A chunk key without its sequence number: chunks with the same head share an (API, bucket).
+pub(crate) fn chunk_head(key: &[u8]) -> &[u8] {
+    key.get(..key.len().saturating_sub(8)).unwrap_or(key)
+}
+
+/// Where a record id points: its chunk key and position in the chunk.
+pub(crate) fn id_target(chunk_key: &[u8], pos: u32) -> Vec<u8> {
+    let mut v = Vec::with_capacity(chunk_key.len() + 4);
+    v.extend_from_slice(chunk_key);
+    v.extend_from_slice(&pos.to_be_bytes());
+    v
+}
+
+pub(crate) fn split_id_target(target: &[u8]) -> Option<(&[u8], u32)> {
+    let split = target.len().checked_sub(4)?;
+    let pos: [u8; 4] = target.get(split..)?.try_into().ok()?;
+    Some((target.get(..split)?, u32::from_be_bytes(pos)))
 }
 
 /// The API name of a record key (API names never contain NUL: the server rejects them).

@@ -52,6 +52,7 @@ pub trait Store: Send + Sync + 'static {
     /// Number of stored records (an estimate is fine for sled; exact in memory).
     fn record_count(&self) -> Result<u64, StoreError>;
 
+    /// The verdict of a stored record (verdicts of records not stored are dropped).
     fn score(&self, id: &str) -> Result<Option<StoredScore>, StoreError>;
 
     fn alert(&self, id: &str) -> Result<Option<Alert>, StoreError>;
@@ -77,8 +78,9 @@ pub trait Store: Send + Sync + 'static {
     /// Most recent first.
     fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, StoreError>;
 
-    /// Delete records (and their scores) older than `cutoff_ms`, and alerts
-    /// whose `last_seen` is older than `cutoff_ms`.
+    /// Delete records (and their scores) older than `cutoff_ms`, by whole
+    /// minutes (a record goes once its minute is entirely before the cutoff),
+    /// and alerts whose `last_seen` is older than `cutoff_ms`.
     fn apply_retention(&self, cutoff_ms: i64) -> Result<RetentionStats, StoreError>;
 
     /// Wait until everything submitted so far is durable.

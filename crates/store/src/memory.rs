@@ -63,7 +63,10 @@ impl Store for MemoryStore {
                 inner.records.insert(key, e.record);
             }
             for s in batch.scores {
-                inner.scores.insert(s.id.clone(), s);
+                // As in sled: a verdict is kept only for a stored record.
+                if inner.record_ids.contains_key(&s.id) {
+                    inner.scores.insert(s.id.clone(), s);
+                }
             }
             for a in batch.alerts {
                 if let Some(old) = inner.alerts.get(&a.id) {
@@ -241,7 +244,7 @@ impl Store for MemoryStore {
                 k.len() >= 17
                     && k.get(k.len() - 16..k.len() - 8)
                         .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                        .is_some_and(|b| keys::ts_from_bytes(b) < cutoff_ms)
+                        .is_some_and(|b| keys::ts_from_bytes(b) < keys::bucket_of(cutoff_ms))
             })
             .cloned()
             .collect();

@@ -7,8 +7,10 @@ use crate::{
     AlertPage, AlertQuery, AllowEntry, ApiSettings, DeadLetter, OnDurable, RecordEntry,
     RetentionStats, Store, StoreError, StoredModel, StoredScore, WriteBatch,
 };
-use apiwarden_alert::Alert;
+use apiwarden_alert::{Alert, AttackType};
 use apiwarden_record::AccessRecord;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -170,21 +172,18 @@ impl GroupSink for SledSink {
         let t = &self.trees;
         let mut records = Chunked::new(&t.records);
         let mut ids = Chunked::new(&t.record_ids);
-        let mut scores = Chunked::new(&t.scores);
         let mut dead = Chunked::new(&t.dead_letters);
         let mut new_records = 0u64;
+        let mut scores: BTreeMap<Vec<u8>, Vec<ChunkScore>> = BTreeMap::new();
         for batch in group {
-            for entry in &batch.records {
-                let key = keys::record_key(&entry.api, entry.record.ts_ms, self.next_seq);
-                self.next_seq += 1;
-                records.insert(&key, encode("records", &entry.record)?)?;
-                if let Some(id) = &entry.record.id {
-                    ids.insert(id.as_bytes(), &key)?;
+            for (chunk_key, chunk) in chunks_of(&batch.records, &mut self.next_seq) {
+                for (pos, rec) in chunk.iter().enumerate() {
+                    if let Some(id) = &rec.id {
+                        ids.insert(id.as_bytes(), keys::id_target(&chunk_key, pos as u32))?;
+                    }
                 }
-                new_records += 1;
-            }
-            for score in &batch.scores {
-                scores.insert(score.id.as_bytes(), encode("scores", score)?)?;
+                new_records += chunk.len() as u64;
+                records.insert(&chunk_key, encode("records", &chunk)?)?;
             }
             for letter in &batch.dead_letters {
                 let mut key = keys::ts_bytes(letter.failed_ms).to_vec();
@@ -192,13 +191,45 @@ impl GroupSink for SledSink {
                 self.next_seq += 1;
                 dead.insert(key, encode("dead_letters", letter)?)?;
             }
+        }
+        // Records first: scores find their chunk through the id index.
+        records.finish()?;
+        ids.finish()?;
+        for batch in group {
+            for score in &batch.scores {
+                let Some(target) = t.record_ids.get(score.id.as_bytes())? else {
+                    tracing::debug!(id = %score.id, "score for an unknown record dropped");
+                    continue;
+                };
+                let Some((chunk_key, pos)) = keys::split_id_target(&target) else {
+                    continue;
+                };
+                scores
+                    .entry(chunk_key.to_vec())
+                    .or_default()
+                    .push(ChunkScore {
+                        pos,
+                        ts_ms: score.ts_ms,
+                        endpoint: score.endpoint.clone(),
+                        score: score.score,
+                        attack: score.attack,
+                    });
+            }
             for alert in &batch.alerts {
                 upsert_alert(t, alert)?;
             }
         }
-        records.finish()?;
-        ids.finish()?;
-        scores.finish()?;
+        let mut score_chunks = Chunked::new(&t.scores);
+        for (chunk_key, mut fresh) in scores {
+            if let Some(old) = t.scores.get(&chunk_key)? {
+                let mut old: Vec<ChunkScore> = decode("scores", &old)?;
+                old.retain(|o| fresh.iter().all(|f| f.pos != o.pos));
+                fresh.extend(old);
+            }
+            fresh.sort_by_key(|s| s.pos);
+            score_chunks.insert(&chunk_key, encode("scores", &fresh)?)?;
+        }
+        score_chunks.finish()?;
         dead.finish()?;
         let count = t.record_count.fetch_add(new_records, Ordering::Relaxed) + new_records;
         let mut meta = sled::Batch::default();
@@ -208,6 +239,38 @@ impl GroupSink for SledSink {
         t.db.flush()?;
         Ok(())
     }
+}
+
+/// A record's verdict inside a score chunk (the record's chunk key is the key).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ChunkScore {
+    pos: u32,
+    ts_ms: i64,
+    endpoint: String,
+    score: f64,
+    attack: Option<AttackType>,
+}
+
+/// A batch's records grouped by (API, time bucket), each group sorted by
+/// time and given its chunk key. sled copies a leaf on every insert, so one
+/// value per chunk instead of one per record is what makes ingest fast.
+fn chunks_of(records: &[RecordEntry], next_seq: &mut u64) -> Vec<(Vec<u8>, Vec<AccessRecord>)> {
+    let mut groups: BTreeMap<(&str, i64), Vec<&AccessRecord>> = BTreeMap::new();
+    for e in records {
+        groups
+            .entry((e.api.as_str(), keys::bucket_of(e.record.ts_ms)))
+            .or_default()
+            .push(&e.record);
+    }
+    groups
+        .into_iter()
+        .map(|((api, bucket), mut recs)| {
+            recs.sort_by_key(|r| r.ts_ms);
+            let key = keys::record_key(api, bucket, *next_seq);
+            *next_seq += 1;
+            (key, recs.into_iter().cloned().collect())
+        })
+        .collect()
 }
 
 fn upsert_alert(t: &Trees, alert: &Alert) -> Result<(), StoreError> {
@@ -225,16 +288,64 @@ fn upsert_alert(t: &Trees, alert: &Alert) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn entry_from(key: &[u8], value: &[u8]) -> Result<RecordEntry, StoreError> {
-    let api = keys::api_of_record_key(key).ok_or(StoreError::Corrupt {
-        tree: "records",
-        reason: "key without API".into(),
-    })?;
-    let record: AccessRecord = decode("records", value)?;
-    Ok(RecordEntry {
-        api: String::from_utf8_lossy(api).into_owned(),
-        record,
-    })
+fn api_of(key: &[u8]) -> Result<String, StoreError> {
+    keys::api_of_record_key(key)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .ok_or(StoreError::Corrupt {
+            tree: "records",
+            reason: "key without API".into(),
+        })
+}
+
+fn decode_chunk(value: &[u8]) -> Result<Vec<AccessRecord>, StoreError> {
+    decode("records", value)
+}
+
+impl SledStore {
+    /// Visit the records of `range`, time-ordered within each API; stop when `visit` says so.
+    fn visit_chunks(
+        &self,
+        range: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+        since_ms: i64,
+        until_ms: i64,
+        visit: &mut dyn FnMut(RecordEntry) -> bool,
+    ) -> Result<(), StoreError> {
+        // Chunks of one (api, bucket) come from different batches: merge them before emitting.
+        let mut pending: Vec<AccessRecord> = Vec::new();
+        let mut pending_head: Option<Vec<u8>> = None;
+        let mut pending_api = String::new();
+        let emit = |api: &str,
+                    recs: &mut Vec<AccessRecord>,
+                    visit: &mut dyn FnMut(RecordEntry) -> bool| {
+            recs.sort_by_key(|r| r.ts_ms);
+            for r in recs.drain(..) {
+                if r.ts_ms >= since_ms
+                    && r.ts_ms < until_ms
+                    && !visit(RecordEntry {
+                        api: api.to_string(),
+                        record: r,
+                    })
+                {
+                    return false;
+                }
+            }
+            true
+        };
+        for item in range {
+            let (k, v) = item?;
+            let head = keys::chunk_head(&k).to_vec();
+            if pending_head.as_ref() != Some(&head) {
+                if !emit(&pending_api, &mut pending, visit) {
+                    return Ok(());
+                }
+                pending_api = api_of(&k)?;
+                pending_head = Some(head);
+            }
+            pending.extend(decode_chunk(&v)?);
+        }
+        emit(&pending_api, &mut pending, visit);
+        Ok(())
+    }
 }
 
 impl Store for SledStore {
@@ -243,13 +354,20 @@ impl Store for SledStore {
     }
 
     fn record(&self, id: &str) -> Result<Option<RecordEntry>, StoreError> {
-        let Some(key) = self.trees.record_ids.get(id.as_bytes())? else {
+        let Some(target) = self.trees.record_ids.get(id.as_bytes())? else {
             return Ok(None);
         };
-        match self.trees.records.get(&key)? {
-            Some(v) => entry_from(&key, &v).map(Some),
-            None => Ok(None),
-        }
+        let Some((chunk_key, pos)) = keys::split_id_target(&target) else {
+            return Ok(None);
+        };
+        let Some(v) = self.trees.records.get(chunk_key)? else {
+            return Ok(None);
+        };
+        let api = api_of(chunk_key)?;
+        Ok(decode_chunk(&v)?
+            .into_iter()
+            .nth(pos as usize)
+            .map(|record| RecordEntry { api, record }))
     }
 
     fn records_range(
@@ -259,27 +377,26 @@ impl Store for SledStore {
         until_ms: i64,
         limit: usize,
     ) -> Result<Vec<RecordEntry>, StoreError> {
-        let lo = keys::record_bound(api, since_ms);
-        let hi = keys::record_bound(api, until_ms);
-        if lo >= hi {
-            return Ok(Vec::new());
-        }
         let mut out = Vec::new();
-        for item in self.trees.records.range(lo..hi).take(limit) {
-            let (k, v) = item?;
-            out.push(entry_from(&k, &v)?);
+        if since_ms >= until_ms || limit == 0 {
+            return Ok(out);
         }
+        let lo = keys::record_bound(api, keys::bucket_of(since_ms));
+        let hi = keys::record_bound(api, until_ms);
+        self.visit_chunks(
+            self.trees.records.range(lo..hi),
+            since_ms,
+            until_ms,
+            &mut |e| {
+                out.push(e);
+                out.len() < limit
+            },
+        )?;
         Ok(out)
     }
 
     fn scan_records(&self, visit: &mut dyn FnMut(RecordEntry) -> bool) -> Result<(), StoreError> {
-        for item in self.trees.records.iter() {
-            let (k, v) = item?;
-            if !visit(entry_from(&k, &v)?) {
-                break;
-            }
-        }
-        Ok(())
+        self.visit_chunks(self.trees.records.iter(), i64::MIN, i64::MAX, visit)
     }
 
     fn record_count(&self) -> Result<u64, StoreError> {
@@ -287,11 +404,28 @@ impl Store for SledStore {
     }
 
     fn score(&self, id: &str) -> Result<Option<StoredScore>, StoreError> {
-        self.trees
-            .scores
-            .get(id.as_bytes())?
-            .map(|v| decode("scores", &v))
-            .transpose()
+        let Some(target) = self.trees.record_ids.get(id.as_bytes())? else {
+            return Ok(None);
+        };
+        let Some((chunk_key, pos)) = keys::split_id_target(&target) else {
+            return Ok(None);
+        };
+        let Some(v) = self.trees.scores.get(chunk_key)? else {
+            return Ok(None);
+        };
+        let chunk: Vec<ChunkScore> = decode("scores", &v)?;
+        let api = api_of(chunk_key)?;
+        Ok(chunk
+            .into_iter()
+            .find(|s| s.pos == pos)
+            .map(|s| StoredScore {
+                id: id.to_string(),
+                api,
+                endpoint: s.endpoint,
+                ts_ms: s.ts_ms,
+                score: s.score,
+                attack: s.attack,
+            }))
     }
 
     fn alert(&self, id: &str) -> Result<Option<Alert>, StoreError> {
@@ -461,6 +595,8 @@ impl Store for SledStore {
     fn apply_retention(&self, cutoff_ms: i64) -> Result<RetentionStats, StoreError> {
         let t = &self.trees;
         let mut stats = RetentionStats::default();
+        // Whole chunks only: a chunk is deleted once its bucket lies entirely before the cutoff.
+        let cutoff_bucket = keys::bucket_of(cutoff_ms);
         let mut next_api_start: Vec<u8> = Vec::new();
         while let Some((first, _)) = t
             .records
@@ -474,44 +610,42 @@ impl Store for SledStore {
             let api = api.to_vec();
             let mut lo = api.clone();
             lo.push(0);
-            let hi = keys::record_bound(&String::from_utf8_lossy(&api), cutoff_ms);
-            // Collect in chunks so no iterator is held open across deletes.
+            let hi = keys::record_bound(&String::from_utf8_lossy(&api), cutoff_bucket);
             loop {
+                // Collected in small steps so no iterator is held open across deletes.
                 let chunk: Vec<(sled::IVec, sled::IVec)> = t
                     .records
                     .range(lo.clone()..hi.clone())
-                    .take(MAX_SLED_BATCH)
+                    .take(64)
                     .collect::<Result<_, _>>()?;
                 if chunk.is_empty() {
                     break;
                 }
-                let mut records = sled::Batch::default();
-                let mut ids = sled::Batch::default();
-                let mut scores = sled::Batch::default();
                 for (k, v) in &chunk {
-                    records.remove(k);
-                    if let Ok(rec) = decode::<AccessRecord>("records", v) {
-                        if let Some(id) = rec.id {
-                            if t.record_ids.get(id.as_bytes())?.as_deref() == Some(k.as_ref()) {
+                    let mut ids = sled::Batch::default();
+                    let recs = decode_chunk(v).unwrap_or_default();
+                    for (pos, rec) in recs.iter().enumerate() {
+                        if let Some(id) = &rec.id {
+                            let target = keys::id_target(k, pos as u32);
+                            if t.record_ids.get(id.as_bytes())?.as_deref() == Some(&target[..]) {
                                 ids.remove(id.as_bytes());
-                            }
-                            if t.scores.contains_key(id.as_bytes())? {
-                                scores.remove(id.as_bytes());
-                                stats.scores += 1;
                             }
                         }
                     }
+                    t.record_ids.apply_batch(ids)?;
+                    if let Some(s) = t.scores.remove(k)? {
+                        let n: Vec<ChunkScore> = decode("scores", &s).unwrap_or_default();
+                        stats.scores += n.len() as u64;
+                    }
+                    t.records.remove(k)?;
+                    let n = recs.len() as u64;
+                    stats.records += n;
+                    let _ =
+                        t.record_count
+                            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+                                Some(c.saturating_sub(n))
+                            });
                 }
-                t.scores.apply_batch(scores)?;
-                t.record_ids.apply_batch(ids)?;
-                t.records.apply_batch(records)?;
-                let n = chunk.len() as u64;
-                stats.records += n;
-                let _ = t
-                    .record_count
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
-                        Some(c.saturating_sub(n))
-                    });
             }
             next_api_start = keys::after_api(&api);
         }

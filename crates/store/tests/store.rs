@@ -154,6 +154,14 @@ fn scores_and_alert_upserts_with_filters_and_paging() {
         write_durable(
             s,
             WriteBatch {
+                records: vec![entry("shop", "r1", 5)],
+                ..WriteBatch::default()
+            },
+        )
+        .expect("record");
+        write_durable(
+            s,
+            WriteBatch {
                 scores: vec![score.clone()],
                 alerts: alerts.clone(),
                 ..WriteBatch::default()
@@ -278,7 +286,11 @@ fn settings_allowlist_models() {
 fn retention_deletes_old_records_scores_and_alerts() {
     both(|s| {
         let mut batch = WriteBatch::default();
-        for (i, ts) in [10, 20, 30, 40].into_iter().enumerate() {
+        const MIN: i64 = 60_000;
+        for (i, ts) in [10, 20 * MIN, 30 * MIN + 5, 40 * MIN]
+            .into_iter()
+            .enumerate()
+        {
             for api in ["bank", "shop"] {
                 let id = format!("{api}{i}");
                 batch.records.push(entry(api, &id, ts));
@@ -293,11 +305,12 @@ fn retention_deletes_old_records_scores_and_alerts() {
             }
         }
         batch.alerts = vec![
-            alert("old", "shop", AttackType::Probing, 15),
-            alert("new", "shop", AttackType::Probing, 35),
+            alert("old", "shop", AttackType::Probing, 15 * MIN),
+            alert("new", "shop", AttackType::Probing, 35 * MIN),
         ];
         write_durable(s, batch).expect("write");
-        let stats = s.apply_retention(25).expect("retention");
+        // 30 min 5 ms is in the cutoff's minute: kept.
+        let stats = s.apply_retention(30 * MIN + 10).expect("retention");
         assert_eq!((stats.records, stats.scores, stats.alerts), (4, 4, 1));
         assert!(s.record("shop0").expect("read").is_none());
         assert!(s.score("bank1").expect("read").is_none());
