@@ -113,9 +113,15 @@ static ADMIN_MIX: [(EndpointId, f64); 8] = [
 ];
 
 pub fn pick_endpoint(rng: &mut impl Rng, mix: &[(EndpointId, f64)]) -> EndpointId {
-    let weights: Vec<f64> = mix.iter().map(|(_, w)| *w).collect();
-    mix.get(pick_weighted(rng, &weights))
-        .map_or(world::SHOP_BROWSE, |(e, _)| *e)
+    let total: f64 = mix.iter().map(|(_, w)| w).sum();
+    let mut x = rng.gen::<f64>() * total;
+    for (e, w) in mix {
+        if x < *w {
+            return *e;
+        }
+        x -= w;
+    }
+    mix.last().map_or(world::SHOP_BROWSE, |(e, _)| *e)
 }
 
 /// Time between two requests of a person: mostly seconds, sometimes minutes.
@@ -201,7 +207,9 @@ pub struct BenignGenerator<'a> {
 
 impl BenignGenerator<'_> {
     pub fn generate(&self, rng: &mut impl Rng) -> Vec<SimRecord> {
-        let mut out = Vec::new();
+        // About 300k records a day at scale 1 (growth would copy them all).
+        let days = (self.period.end - self.period.start) as f64 / DAY_MS as f64;
+        let mut out = Vec::with_capacity((days * 320_000.0 * self.scale) as usize);
         let first_day = self.period.start.div_euclid(DAY_MS) - 1;
         let last_day = (self.period.end - 1).div_euclid(DAY_MS) + 1;
         for client in &self.population.clients {

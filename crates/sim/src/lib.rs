@@ -186,6 +186,31 @@ fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Puts records in timestamp order, ties in generation order (deterministic).
+/// Sorts indices, then follows the permutation's cycles with swaps: records
+/// are large, and a sort or a second buffer would copy them many times.
+fn sort_by_time(records: &mut [SimRecord]) {
+    let mut order: Vec<(i64, u32)> = (0u32..)
+        .zip(records.iter())
+        .map(|(i, r)| (r.ts_ms, i))
+        .collect();
+    order.sort_unstable();
+    // source[k]: where the record that belongs at k is now.
+    let mut source: Vec<usize> = order.into_iter().map(|(_, i)| i as usize).collect();
+    for start in 0..source.len() {
+        let mut k = start;
+        loop {
+            let from = source[k];
+            source[k] = k;
+            if from == start || from == k {
+                break;
+            }
+            records.swap(k, from);
+            k = from;
+        }
+    }
+}
+
 /// Runs the simulation in memory. An out-of-range scale is clamped
 /// (use [`SimConfig::validate`] to reject it instead).
 pub fn generate(cfg: &SimConfig) -> Simulation {
@@ -215,7 +240,7 @@ pub fn generate(cfg: &SimConfig) -> Simulation {
     };
     let hard_cases = HardCases::plan(&mut plan_rng, test_period.start);
 
-    let mut train = BenignGenerator {
+    let train = BenignGenerator {
         population: &population,
         period: train_period,
         novelties,
@@ -265,9 +290,9 @@ pub fn generate(cfg: &SimConfig) -> Simulation {
     }
     test.retain(|r| test_period.contains(r.ts_ms));
 
-    // Stable sorts: ties keep generation order, which is deterministic.
-    train.sort_by_key(|r| r.ts_ms);
-    test.sort_by_key(|r| r.ts_ms);
+    let mut train = train;
+    sort_by_time(&mut train);
+    sort_by_time(&mut test);
     let id_key = mix64(seed ^ 0xA076_1D64_78BD_642F);
     for (counter, r) in (0u64..).zip(train.iter_mut().chain(test.iter_mut())) {
         r.id = format!("{:016x}", mix64(id_key.wrapping_add(counter)));

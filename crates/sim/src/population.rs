@@ -260,9 +260,17 @@ pub fn stranger_username(rng: &mut impl Rng) -> String {
 
 pub fn hex(rng: &mut impl Rng, len: usize) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    (0..len)
-        .map(|_| DIGITS[rng.gen_range(0..16)] as char)
-        .collect()
+    let mut out = String::with_capacity(len);
+    let mut bits = 0u64;
+    for i in 0..len {
+        // One 64-bit draw gives 16 digits.
+        if i % 16 == 0 {
+            bits = rng.gen();
+        }
+        out.push(char::from(DIGITS[(bits & 0xf) as usize]));
+        bits >>= 4;
+    }
+    out
 }
 
 fn uuid(rng: &mut impl Rng) -> String {
