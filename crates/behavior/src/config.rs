@@ -16,6 +16,8 @@ pub struct BehaviorConfig {
     pub kind_margin: f64,
     /// For an entity with its own training baseline: its own maximum times this.
     pub entity_margin: f64,
+    /// Same, for an entity whose own maximum is beyond its kind's p99 (a heavy hitter).
+    pub heavy_entity_margin: f64,
     /// Evidence this many times over its limit flags even when the models are unsure.
     pub strong_ratio: f64,
     /// Re-run the forest and archetype scoring at least every N requests of an entity.
@@ -48,6 +50,7 @@ impl Default for BehaviorConfig {
             sweep_interval_ms: 60_000,
             kind_margin: 1.5,
             entity_margin: 4.0,
+            heavy_entity_margin: 10.0,
             strong_ratio: 2.0,
             rescore_every: 16,
             n_trees: 100,

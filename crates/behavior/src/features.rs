@@ -140,8 +140,8 @@ impl Feature {
     pub fn gate(self) -> Option<(AttackType, f64)> {
         use AttackType::*;
         let g = match self {
-            Feature::Rate1m => (ApiDos, 60.0),
-            Feature::Rate10m => (ApiDos, 300.0),
+            Feature::Rate1m => (ApiDos, 20.0),
+            Feature::Rate10m => (ApiDos, 100.0),
             Feature::Denied10m => (Enumeration, 15.0),
             Feature::Denied2h => (Enumeration, 30.0),
             Feature::NotFound10m => (Probing, 15.0),
@@ -171,7 +171,11 @@ impl Feature {
     pub fn gated_for(self, kind: EntityKind) -> Option<(AttackType, f64)> {
         let (attack, floor) = self.gate()?;
         let ok = match kind {
-            EntityKind::Api => attack == AttackType::CredentialStuffing,
+            // Only the short windows: the 2 h echo of an attack that stopped is no evidence
+            // against the benign failed logins that follow it.
+            EntityKind::Api => {
+                attack == AttackType::CredentialStuffing && self != Feature::FailedLogins2h
+            }
             EntityKind::Ip => attack != AttackType::TokenMisuse,
             EntityKind::User | EntityKind::ApiKey | EntityKind::Token => true,
         };

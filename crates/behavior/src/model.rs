@@ -33,6 +33,9 @@ pub struct EntityBaseline {
     pub requests: u64,
     /// Per feature, in [`crate::ALL_FEATURES`] order.
     pub maxima: Vec<f32>,
+    /// Countries the entity was used from in training, one bit per country hash mod 64:
+    /// a record from one of them is its owner at home, not evidence of misuse.
+    pub countries: u64,
 }
 
 /// What training learned about one entity kind.

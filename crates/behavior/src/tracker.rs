@@ -1,9 +1,11 @@
 //! Scoring: live windows judged against the trained model, typed and explained verdicts.
 
 use crate::features::{log_features, Feature, FeatureVector, ALL_FEATURES, N_FEATURES};
-use crate::model::{calibrate_distance, calibrate_forest, BehaviorModel, KindModel};
+use crate::model::{
+    calibrate_distance, calibrate_forest, BehaviorModel, EntityBaseline, KindModel,
+};
 use crate::table::{record_entities, EntityKey, KindTables, KINDS};
-use crate::trainer::kind_slot;
+use crate::trainer::{is_credential, kind_slot};
 use crate::verdict::{attack_of, evidence_of, severity_of, Exceeded};
 use crate::window::{EntityWindow, RecordFacts};
 use crate::{sweep, BehaviorConfig, BehaviorOutcome, EntitySnapshot, EntityVerdict, Observation};
@@ -107,7 +109,7 @@ impl BehaviorTracker {
             let (w, created) = self
                 .windows
                 .get_or_insert_with(kind, key, || EntityWindow::new(facts.ts_ms));
-            if created {
+            if created && is_credential(kind) {
                 if let Some(i) = kind_model.and_then(|m| m.baseline_index(&key.value())) {
                     w.cache.own_baseline = u32::try_from(i).unwrap_or(u32::MAX);
                 }
@@ -120,7 +122,7 @@ impl BehaviorTracker {
             let Some(limits) = self.limits.get(kind_slot(kind)) else {
                 continue;
             };
-            let judged = judge(kind, kind_model, limits, w, &features, &self.cfg);
+            let judged = judge(kind, kind_model, limits, w, &features, &facts, &self.cfg);
             // An API-wide window speaks only through the records that feed its anomaly.
             let flagged = judged.is_some() && (kind != EntityKind::Api || facts.failed_login);
             let score = match (&judged, flagged) {
@@ -210,12 +212,16 @@ impl EntityWindow {
     }
 }
 
-fn own_maxima<'m>(model: Option<&'m KindModel>, w: &EntityWindow) -> Option<&'m [f32]> {
+fn own_baseline<'m>(model: Option<&'m KindModel>, w: &EntityWindow) -> Option<&'m EntityBaseline> {
     if w.cache.own_baseline == u32::MAX {
         return None;
     }
     let i = usize::try_from(w.cache.own_baseline).ok()?;
-    model?.baselines.get(i).map(|b| b.maxima.as_slice())
+    model?.baselines.get(i)
+}
+
+fn own_maxima<'m>(model: Option<&'m KindModel>, w: &EntityWindow) -> Option<&'m [f32]> {
+    own_baseline(model, w).map(|b| b.maxima.as_slice())
 }
 
 struct Judgement {
@@ -232,9 +238,13 @@ fn judge(
     limits: &KindLimits,
     w: &mut EntityWindow,
     features: &FeatureVector,
+    facts: &RecordFacts,
     cfg: &BehaviorConfig,
 ) -> Option<Judgement> {
     let own = own_maxima(model, w);
+    // The owner using the credential from a country it was used from in training is not
+    // the misuse, even while the window still remembers the stranger's places.
+    let at_home = own_baseline(model, w).is_some_and(|b| b.countries & facts.country_bit() != 0);
     let mut exceeded: Vec<Exceeded> = Vec::new();
     let mut above_p99 = false;
     for f in ALL_FEATURES {
@@ -248,15 +258,22 @@ fn judge(
         let (limit, reference) = match own.and_then(|o| o.get(i)) {
             Some(own_max) if f != Feature::TravelSpeedKmh => {
                 let own_max = f64::from(*own_max);
-                (
-                    (own_max * cfg.entity_margin).max(limits.known_floor[i]),
-                    own_max,
-                )
+                // Heavy hitters (own maximum beyond the kind's p99: exporters, integrations)
+                // are bursty by nature; light entities are held to a tighter margin.
+                let margin = if own_max > limits.p99[i] {
+                    cfg.heavy_entity_margin
+                } else {
+                    cfg.entity_margin
+                };
+                ((own_max * margin).max(limits.known_floor[i]), own_max)
             }
             _ => (population, limits.max[i]),
         };
         if v > limit {
             if let Some((attack, _)) = f.gated_for(kind) {
+                if at_home && attack == apiwarden_alert::AttackType::TokenMisuse {
+                    continue;
+                }
                 exceeded.push(Exceeded {
                     feature: f,
                     attack,

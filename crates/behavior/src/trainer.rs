@@ -18,6 +18,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 struct EntityStats {
     requests: u64,
     maxima: [f32; N_FEATURES],
+    countries: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -35,6 +36,14 @@ impl KindAccumulator {
             reservoir: Vec::new(),
         }
     }
+}
+
+/// User, API key, token: an identity, unlike an IP (a place) or the API.
+pub(crate) fn is_credential(kind: EntityKind) -> bool {
+    matches!(
+        kind,
+        EntityKind::User | EntityKind::ApiKey | EntityKind::Token
+    )
 }
 
 pub(crate) fn kind_slot(kind: EntityKind) -> usize {
@@ -104,12 +113,18 @@ impl BehaviorTrainer {
                     *slot = features;
                 }
             }
-            if kind != EntityKind::Api {
+            // IPs are places, not identities (a partner's pool, a NAT): judged against
+            // their kind only. Credentials keep their own baseline.
+            if is_credential(kind) {
                 let (stats, _) = self.entities.get_or_insert_with(kind, key, || EntityStats {
                     requests: 0,
                     maxima: [0.0; N_FEATURES],
+                    countries: 0,
                 });
                 stats.requests += 1;
+                if !facts.unauthorized && !facts.auth_endpoint {
+                    stats.countries |= facts.country_bit();
+                }
                 for (m, v) in stats.maxima.iter_mut().zip(features.iter()) {
                     *m = m.max(*v as f32);
                 }
@@ -164,6 +179,7 @@ impl BehaviorTrainer {
                     value,
                     requests: s.requests,
                     maxima: s.maxima.to_vec(),
+                    countries: s.countries,
                 })
                 .collect();
             kinds.push(KindModel {

@@ -27,6 +27,8 @@ pub(crate) struct RecordFacts {
     pub client_error: bool,
     pub server_error: bool,
     pub failed_login: bool,
+    pub unauthorized: bool,
+    pub auth_endpoint: bool,
     pub unknown_endpoint: bool,
     pub odd_method: bool,
     pub bytes_ratio: f32,
@@ -61,6 +63,11 @@ fn is_common_method(m: &str) -> bool {
 }
 
 impl RecordFacts {
+    /// The record's country as one bit of a 64-bit set (0 when it has none).
+    pub fn country_bit(&self) -> u64 {
+        self.country_hash.map(|h| 1u64 << (h % 64)).unwrap_or(0)
+    }
+
     pub fn of(obs: &Observation<'_>) -> RecordFacts {
         let rec = obs.rec;
         let status = rec.status;
@@ -86,6 +93,8 @@ impl RecordFacts {
             client_error: (400..500).contains(&status),
             server_error: status >= 500,
             failed_login: auth_refused && obs.is_auth,
+            unauthorized: status == 401 || (auth_refused && obs.is_auth),
+            auth_endpoint: obs.is_auth,
             unknown_endpoint: !obs.endpoint_known,
             odd_method: !is_common_method(&rec.method),
             bytes_ratio: ((rec.response_bytes as f64) / bytes_base).min(1e6) as f32,
@@ -300,7 +309,10 @@ impl EntityWindow {
             }
             self.last_object = Some(n);
         }
-        if kind != EntityKind::Api {
+        // A refused credential (401) is only a name someone typed, and a login is not yet a
+        // use of the account (a stuffer's lucky hit is the stuffing alert's business): only
+        // authenticated use moves a credential's places and devices.
+        if kind != EntityKind::Api && !f.unauthorized && !f.auth_endpoint {
             self.ips.insert(f.ip_hash);
             if let Some(c) = f.country_hash {
                 self.countries.insert(c);
@@ -402,6 +414,8 @@ mod tests {
             client_error: false,
             server_error: false,
             failed_login: false,
+            unauthorized: false,
+            auth_endpoint: false,
             unknown_endpoint: false,
             odd_method: false,
             bytes_ratio: 1.0,
