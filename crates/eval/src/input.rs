@@ -23,8 +23,12 @@ pub struct LabelLine {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScoreLine {
     pub id: Option<String>,
+    /// 0 for a rejected record.
     pub score: f64,
     pub attack: Option<String>,
+    /// The scorer rejected the input record (`"score": null`, an extension
+    /// of `apiwarden score` that keeps output lines aligned with input lines).
+    pub rejected: bool,
 }
 
 /// The fields of an alert (CONTRACT §4) the evaluation needs.
@@ -160,16 +164,22 @@ pub fn read_scores(path: &Path) -> Result<Vec<ScoreLine>, EvalError> {
     for_each_object(path, |ctx, obj| {
         let id = ctx.optional_string(obj, "id")?;
         let score = match obj.get("score") {
-            Some(v) => v.as_f64().filter(|s| s.is_finite()).ok_or_else(|| {
+            Some(Value::Null) => None,
+            Some(v) => Some(v.as_f64().filter(|s| s.is_finite()).ok_or_else(|| {
                 ctx.err(
                     Some("score"),
-                    format!("expected a finite number, found {}", kind(v)),
+                    format!("expected a finite number or null, found {}", kind(v)),
                 )
-            })?,
+            })?),
             None => return Err(ctx.err(Some("score"), "missing")),
         };
         let attack = ctx.optional_string(obj, "attack")?;
-        out.push(ScoreLine { id, score, attack });
+        out.push(ScoreLine {
+            id,
+            score: score.unwrap_or(0.0),
+            attack,
+            rejected: score.is_none(),
+        });
         Ok(())
     })?;
     Ok(out)

@@ -242,6 +242,7 @@ pub fn evaluate_lines(
         false_alerts_per_million_benign: per_million(false_alerts),
         benign_flagged,
         benign_flagged_per_million: per_million(benign_flagged),
+        rejected_records: scores.iter().filter(|s| s.rejected).count(),
     })
 }
 

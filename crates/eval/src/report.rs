@@ -60,6 +60,8 @@ pub struct Report {
     pub false_alerts_per_million_benign: f64,
     pub benign_flagged: usize,
     pub benign_flagged_per_million: f64,
+    /// Records the scorer rejected (`"score": null`); ranked as score 0.
+    pub rejected_records: usize,
 }
 
 impl Report {
@@ -138,6 +140,13 @@ impl fmt::Display for Report {
             "benign records flagged: {} ({:.1} per million)",
             self.benign_flagged, self.benign_flagged_per_million
         )?;
+        if self.rejected_records > 0 {
+            writeln!(
+                f,
+                "records rejected by the scorer (ranked as score 0): {}",
+                self.rejected_records
+            )?;
+        }
         let missed: Vec<&str> = self
             .per_type
             .iter()

@@ -363,6 +363,13 @@ fn scores_out_of_order_or_short_are_refused() {
         }
         other => panic!("{other:?}"),
     }
+    // A record the scorer rejected keeps its line with a null score.
+    let mut with_rejected = lines.clone();
+    with_rejected.swap(2, 3);
+    with_rejected[4] = r#"{"line":5,"id":null,"api":null,"score":null,"attack":null,"error":"field `ts`: missing"}"#.into();
+    let rejected = f.write("rejected.ndjson", &with_rejected);
+    let report = evaluate(&labels, &rejected, None).unwrap();
+    assert_eq!(report.rejected_records, 1);
     lines.truncate(9);
     let short = f.write("short.ndjson", &lines);
     assert!(matches!(
