@@ -28,7 +28,7 @@ mod traffic;
 pub mod world;
 
 pub use attacks::episodes_per_type;
-pub use output::write_dir;
+pub use output::{write_dir, write_records};
 pub use record::{AttackType, Label, SimRecord, Truth, TsFormat};
 
 use attacks::AttackPlanner;

@@ -1,6 +1,6 @@
 //! Writing a simulation as the three NDJSON files of CONTRACT §2.
 
-use crate::{generate, SimConfig, SimError, Summary};
+use crate::{generate, SimConfig, SimError, SimRecord, Summary};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -24,6 +24,22 @@ pub fn write_dir(dir: &Path, cfg: &SimConfig) -> Result<Summary, SimError> {
         l.write_json(buf)
     })?;
     Ok(sim.summary())
+}
+
+/// Writes records as NDJSON (e.g. to feed a parser in memory).
+pub fn write_records(records: &[SimRecord], out: impl Write) -> std::io::Result<()> {
+    let mut out = BufWriter::new(out);
+    let mut buf = Vec::with_capacity(1 << 16);
+    for r in records {
+        r.write_json(&mut buf);
+        buf.push(b'\n');
+        if buf.len() >= 1 << 16 {
+            out.write_all(&buf)?;
+            buf.clear();
+        }
+    }
+    out.write_all(&buf)?;
+    out.flush()
 }
 
 fn write_lines<T>(

@@ -101,6 +101,13 @@ pub struct SimRecord {
 }
 
 impl SimRecord {
+    /// The record as one line of contract JSON (no newline).
+    pub fn to_json(&self) -> String {
+        let mut out = Vec::with_capacity(512);
+        self.write_json(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
     /// Appends the record as one JSON object (no newline). Same content as the
     /// serde form, written by hand because output speed matters at 1M records.
     pub fn write_json(&self, out: &mut Vec<u8>) {

@@ -281,3 +281,13 @@ fn subtle_credential_stuffing_spreads_over_many_addresses() {
         .count();
     assert!(loud >= 1 && botnets >= 1, "loud {loud}, botnets {botnets}");
 }
+
+#[test]
+fn in_memory_ndjson_matches_the_written_files() {
+    let sim = small();
+    let mut bytes = Vec::new();
+    apiwarden_sim::write_records(&sim.test[..100], &mut bytes).unwrap();
+    let lines: Vec<&str> = std::str::from_utf8(&bytes).unwrap().lines().collect();
+    assert_eq!(lines.len(), 100);
+    assert_eq!(lines[7], sim.test[7].to_json());
+}
