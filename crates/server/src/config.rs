@@ -321,3 +321,22 @@ mod tests {
         assert!(c.validate().is_err());
     }
 }
+
+#[cfg(test)]
+mod shipped_config {
+    use super::*;
+
+    #[test]
+    fn the_documented_config_parses_and_matches_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/apiwarden.toml");
+        let c = Config::load(&path).expect("config/apiwarden.toml parses");
+        let d = Config::default();
+        assert_eq!(c.listen, d.listen);
+        assert_eq!(c.data_dir, d.data_dir);
+        assert_eq!(c.limits.max_body_bytes, d.limits.max_body_bytes);
+        assert_eq!(c.retention.max_age_hours, d.retention.max_age_hours);
+        assert_eq!(c.train.learn_after_records, d.train.learn_after_records);
+        assert_eq!(c.keys.len(), 2);
+        assert!(c.validate().is_ok());
+    }
+}
