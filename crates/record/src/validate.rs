@@ -65,7 +65,17 @@ const TS_EXPECTED: &str = "RFC 3339 timestamp or integer epoch milliseconds";
 
 pub(crate) fn timestamp(field: &'static str, value: &Scalar<'_>) -> Checked<i64> {
     match value {
-        Scalar::Str(s) => rfc3339_ms(s).ok_or_else(|| expected(field, TS_EXPECTED, value)),
+        Scalar::Str(s) => rfc3339_ms(s).ok_or_else(|| {
+            if rfc3339_ms(&format!("{s}Z")).is_some() {
+                expected(
+                    field,
+                    "RFC 3339 timestamp with a UTC offset (Z or +hh:mm)",
+                    value,
+                )
+            } else {
+                expected(field, TS_EXPECTED, value)
+            }
+        }),
         other => epoch_ms(field, other),
     }
 }

@@ -78,6 +78,11 @@ fn both_timestamp_forms() {
     assert_eq!(text.ts_ms, 1_796_414_595_123);
     assert_eq!(epoch.ts_ms, text.ts_ms);
     rejected(&with("ts", json!("04/12/2026")), "ts", "RFC 3339");
+    rejected(
+        &with("ts", json!("2026-12-04T20:03:15")),
+        "ts",
+        "with a UTC offset",
+    );
     rejected(&with("ts", json!(1.5)), "ts", "epoch milliseconds");
     rejected(&with("ts", json!(true)), "ts", "got true");
     rejected(&without("ts"), "ts", "missing required field");
