@@ -283,7 +283,7 @@ fn type_report(
     mine.sort_by(|a, b| (a.0.len(), a.0).cmp(&(b.0.len(), b.0)));
     let mut delays: Vec<f64> = mine
         .iter()
-        .filter_map(|(_, e)| e.detected_at.map(|at| (at - e.start).max(0) as f64))
+        .filter_map(|(_, e)| e.detected_at.map(|at| at.saturating_sub(e.start).max(0) as f64))
         .collect();
     delays.sort_by(f64::total_cmp);
     let detected = mine.iter().filter(|(_, e)| e.detected_at.is_some()).count();
