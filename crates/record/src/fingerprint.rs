@@ -116,20 +116,27 @@ impl Fingerprinter {
         }
     }
 
-    /// Write the key as hex to `path` (replacing it), readable by the owner only.
+    /// Write the key as hex to `path` (replacing it), readable by the owner
+    /// only. Written to a temporary file first and renamed, so a crash never
+    /// leaves a half-written key behind.
     pub fn save(&self, path: &Path) -> Result<(), KeyError> {
         let io_err = |source| KeyError::Io {
             path: path.to_path_buf(),
             source,
         };
+        let mut temp_name = path.as_os_str().to_owned();
+        temp_name.push(".tmp");
+        let temp = PathBuf::from(temp_name);
         let mut file = owner_only_options()
             .write(true)
             .create(true)
             .truncate(true)
-            .open(path)
+            .open(&temp)
             .map_err(io_err)?;
         restrict_permissions(&file).map_err(io_err)?;
-        write_key(&mut file, &self.key).map_err(io_err)
+        write_key(&mut file, &self.key).map_err(io_err)?;
+        drop(file);
+        std::fs::rename(&temp, path).map_err(io_err)
     }
 
     fn write_new(&self, path: &Path) -> Result<(), KeyError> {
@@ -245,7 +252,15 @@ mod tests {
         }
         let other = dir.path().join("other.key");
         let fixed = Fingerprinter::new([7; 32]);
+        std::fs::write(&other, "old contents").unwrap();
         fixed.save(&other).unwrap();
+        assert!(!dir.path().join("other.key.tmp").exists());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&other).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "replaced files are tightened too");
+        }
         let text = std::fs::read_to_string(&other).unwrap();
         assert_eq!(text.trim(), "07".repeat(32));
         let back = Fingerprinter::from_hex(&text).unwrap();
