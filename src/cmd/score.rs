@@ -16,6 +16,13 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// `println!` that ignores a closed stdout (`apiwarden ... | head`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 #[derive(Args, Debug)]
 pub struct ScoreArgs {
     /// Model bundle directory written by `apiwarden train`.
@@ -154,12 +161,12 @@ pub fn run(args: &ScoreArgs) -> anyhow::Result<()> {
     for a in &alerts {
         *by_type.entry(a.attack).or_default() += 1;
     }
-    println!(
+    outln!(
         "scored {scored} records ({rejected} rejected lines); {} alerts",
         alerts.len()
     );
     for (attack, n) in &by_type {
-        println!(
+        outln!(
             "  {:<20} {:>6} alerts {:>8} records marked",
             attack.as_str(),
             n,

@@ -2,7 +2,15 @@ use anyhow::Context;
 use apiwarden_detect::{ModelBundle, TrainConfig, Trainer, FINGERPRINT_KEY_FILE};
 use apiwarden_record::{open_input, Fingerprinter, InputFormat, RecordReader};
 use clap::Args;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
+
+/// `println!` that ignores a closed stdout (`apiwarden ... | head`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
@@ -101,17 +109,20 @@ fn print_summary(
     out: &Path,
     took: std::time::Duration,
 ) {
-    println!(
+    outln!(
         "trained on {records} records ({rejected} rejected lines, {} excluded as not normal) in {:.1}s",
         bundle.excluded_records,
         took.as_secs_f64()
     );
-    println!(
+    outln!(
         "{:<20} {:>10} {:>10} {:>10}",
-        "api", "records", "endpoints", "threshold"
+        "api",
+        "records",
+        "endpoints",
+        "threshold"
     );
     for m in bundle.apis.values() {
-        println!(
+        outln!(
             "{:<20} {:>10} {:>10} {:>10.3}",
             m.name,
             m.records,
@@ -120,7 +131,7 @@ fn print_summary(
         );
     }
     if bundle.population.is_some() {
-        println!("population model: yes (for APIs not seen in training)");
+        outln!("population model: yes (for APIs not seen in training)");
     }
-    println!("wrote {}", out.display());
+    outln!("wrote {}", out.display());
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 /// How a threshold is derived from the training score distribution.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ThresholdRule {
-    /// Quantile of the training scores, e.g. 0.9995.
+    /// Quantile of the training scores, e.g. 0.9999.
     pub quantile: f64,
     /// Added to the quantile: training traffic is normal by assumption, so
     /// only what goes clearly past its tail is reported.
@@ -19,7 +19,7 @@ pub struct ThresholdRule {
 impl Default for ThresholdRule {
     fn default() -> Self {
         ThresholdRule {
-            quantile: 0.9995,
+            quantile: 0.9999,
             margin: 0.03,
             floor: 0.55,
             ceiling: 0.95,

@@ -95,6 +95,61 @@ struct ApiState {
     alerts: AlertBook,
     records: u64,
     live_endpoints: BTreeSet<String>,
+    incidents: IncidentWindow,
+}
+
+/// A request is only reported as anomalous on evidence beyond doubt: a size
+/// or latency past anything its endpoint showed in training (extremeness over
+/// 0.5), or an endpoint (method + template) training never saw. The forest
+/// score alone ranks requests; this keeps false alerts near zero.
+fn has_hard_evidence(
+    features: &[f64; crate::features::N_FEATURES],
+    ep: &crate::features::EndpointBaseline,
+    status: u16,
+    known: bool,
+) -> bool {
+    !known || crate::features::extremeness(features, ep, status) > 0.5
+}
+
+/// Outlier requests seen lately per endpoint, by client: when several
+/// clients hit the same oddity at once (an outage, a slow backend, a new app
+/// release), it is the API that changed, not an attacker.
+#[derive(Default)]
+struct IncidentWindow {
+    /// Endpoint name → (ts_ms, client ip hash) of recent outliers, oldest first.
+    recent: HashMap<String, Vec<(i64, u64)>>,
+}
+
+const INCIDENT_WINDOW_MS: i64 = 10 * 60_000;
+const INCIDENT_CLIENTS: usize = 3;
+const INCIDENT_MAX_ENDPOINTS: usize = 4096;
+const INCIDENT_MAX_EVENTS: usize = 64;
+
+impl IncidentWindow {
+    /// Records an outlier request; true when other clients had outliers on
+    /// the same endpoint within the window (this one included: at least
+    /// `INCIDENT_CLIENTS` distinct clients).
+    fn is_incident(&mut self, endpoint: &str, rec: &AccessRecord) -> bool {
+        if self.recent.len() >= INCIDENT_MAX_ENDPOINTS && !self.recent.contains_key(endpoint) {
+            let now = rec.ts_ms;
+            self.recent
+                .retain(|_, v| v.last().is_some_and(|(t, _)| now - t <= INCIDENT_WINDOW_MS));
+            if self.recent.len() >= INCIDENT_MAX_ENDPOINTS {
+                self.recent.clear();
+            }
+        }
+        let client = stable_hash64(&rec.client_ip.to_string());
+        let events = self.recent.entry(endpoint.to_string()).or_default();
+        events.retain(|(t, _)| rec.ts_ms - t <= INCIDENT_WINDOW_MS);
+        if events.len() >= INCIDENT_MAX_EVENTS {
+            events.remove(0);
+        }
+        events.push((rec.ts_ms, client));
+        let mut clients: Vec<u64> = events.iter().map(|(_, c)| *c).collect();
+        clients.sort_unstable();
+        clients.dedup();
+        clients.len() >= INCIDENT_CLIENTS
+    }
 }
 
 pub struct Engine {
@@ -145,6 +200,7 @@ impl Engine {
                 alerts: AlertBook::new(name, cfg.alert_cooldown_ms, cfg.max_alerts_per_api),
                 records: 0,
                 live_endpoints: BTreeSet::new(),
+                incidents: IncidentWindow::default(),
             }
         })
     }
@@ -290,11 +346,17 @@ impl ApiState {
             attack = attack.max(Some((v.severity, v.attack)));
             alerts.push(alert);
         }
-        if attack.is_none() && request_cal > 0.5 {
+        if attack.is_none()
+            && request_cal > 0.5
+            && has_hard_evidence(&features, r.baseline, rec.status, r.known)
+        {
             // An outlier request: explained by an open behavior alert of its
-            // entities if there is one, else an alert of its own.
+            // entities if there is one; part of an incident when many clients
+            // see the same on this endpoint; else an alert of its own.
+            let incident = self.incidents.is_incident(&r.endpoint_name, rec);
             match self.open_attack(rec) {
                 Some(a) => attack = Some((Severity::Low, a)),
+                None if incident => {}
                 None => {
                     let severity = severity_of_calibrated(request_cal);
                     let alert = self.alerts.flag(

@@ -99,6 +99,10 @@ pub struct EndpointBaseline {
     pub method_rarity: f64,
     /// -ln P(endpoint | API).
     pub endpoint_rarity: f64,
+    /// Largest robust z (upwards) of latency, request bytes and response
+    /// bytes seen in training (the extremeness detector's reference).
+    #[serde(default)]
+    pub max_z: [f64; 3],
 }
 
 /// Accumulates one endpoint's training values.
@@ -174,6 +178,7 @@ impl EndpointAccumulator {
             unseen_status_rarity,
             method_rarity: -((count as f64 + 1.0) / (method_count_on_template as f64 + 2.0)).ln(),
             endpoint_rarity: -((count as f64 + 1.0) / (api_count as f64 + 2.0)).ln(),
+            max_z: [0.0; 3],
         }
     }
 }
@@ -198,6 +203,7 @@ impl EndpointBaseline {
             unseen_status_rarity: pooled.status_rarity_unseen,
             method_rarity: pooled.rarity_unseen,
             endpoint_rarity: pooled.rarity_unseen,
+            max_z: [Z_CLIP; 3],
         }
     }
 
@@ -297,6 +303,44 @@ pub fn request_features(
         (crate::discovery::query_len(&rec.path) as f64).ln_1p(),
         if known { 1.0 } else { 0.0 },
     ]
+}
+
+/// A size or latency is only extreme beyond this many robust deviations,
+/// however tame the endpoint was in training.
+pub const MIN_EXTREME_Z: f64 = 6.0;
+/// ... and beyond this multiple of the most extreme training value.
+pub const EXTREME_MARGIN: f64 = 1.25;
+
+/// Endpoints with fewer training records have no reliable spread: no
+/// extremeness verdict on them (the forest still scores them).
+pub const MIN_EXTREME_COUNT: u64 = 30;
+
+/// The extremeness score in [0,1): how far the record's most deviating size
+/// or latency is past what its endpoint showed in training; 0.5 at the limit
+/// (`max(MIN_EXTREME_Z, EXTREME_MARGIN x training max)`). A second opinion
+/// beside the forest, which dilutes one absurd feature among many ordinary
+/// ones. Only excesses count: a small response or a fast answer harms no
+/// one, and a slow answer that failed (5xx) is the server's trouble, not the
+/// client's doing.
+pub fn extremeness(features: &[f64; N_FEATURES], ep: &EndpointBaseline, status: u16) -> f64 {
+    if ep.count < MIN_EXTREME_COUNT {
+        return 0.0;
+    }
+    let mut best: f64 = 0.0;
+    for (i, (z, max)) in features[..3].iter().zip(ep.max_z).enumerate() {
+        if i == 0 && status >= 500 {
+            continue;
+        }
+        let limit = (max * EXTREME_MARGIN).max(MIN_EXTREME_Z);
+        let z = z.max(0.0);
+        let s = if z <= limit {
+            0.5 * z / limit
+        } else {
+            1.0 - 0.5 * limit / z
+        };
+        best = best.max(s);
+    }
+    best
 }
 
 /// Fractional UTC hour of day of an epoch-ms timestamp.
@@ -414,6 +458,32 @@ mod tests {
             ));
         }
         acc.finish("GET", "/v1/a", 200, 1000)
+    }
+
+    #[test]
+    fn extremeness_is_one_half_at_the_limit() {
+        let mut ep = baseline();
+        ep.max_z = [2.0, 8.0, 0.0];
+        let mut f = [0.0; N_FEATURES];
+        f[0] = 6.0;
+        assert!((extremeness(&f, &ep, 200) - 0.5).abs() < 1e-12);
+        f[0] = 60.0;
+        assert!(extremeness(&f, &ep, 200) > 0.9);
+        assert!(
+            extremeness(&f, &ep, 503) < 0.5,
+            "a slow failure is the server's"
+        );
+        f[0] = -60.0;
+        assert!(extremeness(&f, &ep, 200) < 0.5, "fast is fine");
+        f[0] = 0.0;
+        f[1] = 9.5;
+        assert!(
+            extremeness(&f, &ep, 200) < 0.5,
+            "8 x 1.25 = 10 is the limit"
+        );
+        f[1] = 60.0;
+        ep.count = 5;
+        assert_eq!(extremeness(&f, &ep, 200), 0.0, "too few records to judge");
     }
 
     #[test]

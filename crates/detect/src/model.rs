@@ -3,7 +3,9 @@
 
 use crate::calibrate::calibrate;
 use crate::discovery::{endpoint_name, is_auth_path, EndpointCatalog, Templated};
-use crate::features::{request_features, EndpointBaseline, PooledBaseline, N_FEATURES};
+use crate::features::{
+    extremeness, request_features, EndpointBaseline, PooledBaseline, N_FEATURES,
+};
 use apiwarden_behavior::BehaviorModel;
 use apiwarden_forest::IsolationForest;
 use apiwarden_record::AccessRecord;
@@ -25,11 +27,19 @@ pub struct RequestDetector {
 }
 
 impl RequestDetector {
-    /// Raw score and calibrated score (threshold at 0.5).
-    pub fn score(&self, features: &[f64; N_FEATURES]) -> (f64, f64) {
+    /// Raw forest score, and the request score: the larger of the
+    /// calibrated forest score (threshold at 0.5) and the extremeness of the
+    /// record against its endpoint.
+    pub fn score(
+        &self,
+        features: &[f64; N_FEATURES],
+        ep: &EndpointBaseline,
+        status: u16,
+    ) -> (f64, f64) {
         let raw = self.forest.score_one(features);
         let raw = if raw.is_finite() { raw } else { 0.0 };
-        (raw, calibrate(raw, self.threshold))
+        let extreme = extremeness(features, ep, status);
+        (raw, calibrate(raw, self.threshold).max(extreme))
     }
 }
 
@@ -118,7 +128,7 @@ impl<'m> Resolver<'m> {
         r: &Resolved<'_>,
     ) -> ([f64; N_FEATURES], f64, f64) {
         let f = request_features(rec, r.baseline, r.known);
-        let (raw, cal) = detector.score(&f);
+        let (raw, cal) = detector.score(&f, r.baseline, rec.status);
         (f, raw, cal)
     }
 }

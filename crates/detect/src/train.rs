@@ -262,6 +262,24 @@ fn endpoint_map(recs: &[AccessRecord], cfg: &TrainConfig) -> EndpointMap {
         })
         .collect();
     endpoints.sort_by(|a, b| a.name.cmp(&b.name));
+    let by_name: BTreeMap<String, usize> = endpoints
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.name.clone(), i))
+        .collect();
+    for r in recs {
+        let t = catalog.template(&r.path);
+        let name = endpoint_name(&r.method, &t.template);
+        let i = by_name
+            .get(&name)
+            .or_else(|| by_name.get(&endpoint_name(&r.method, UNKNOWN_TEMPLATE)));
+        if let Some(ep) = i.and_then(|&i| endpoints.get_mut(i)) {
+            let f = request_features(r, ep, true);
+            for (m, z) in ep.max_z.iter_mut().zip(&f[..3]) {
+                *m = m.max(*z);
+            }
+        }
+    }
     let index = endpoints
         .iter()
         .enumerate()
