@@ -72,8 +72,19 @@ fn json_line<'a>(
     read: impl FnOnce(&mut JsonDe<'a>) -> serde_json::Result<Result<AccessRecord, Invalid>>,
 ) -> Result<AccessRecord, Invalid> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let record = read(&mut de).map_err(|e| Invalid::record(format!("invalid JSON: {e}")))?;
+    let record = read(&mut de).map_err(|e| syntax_error("invalid JSON", &e))?;
     de.end()
-        .map_err(|e| Invalid::record(format!("invalid JSON after the record: {e}")))?;
+        .map_err(|e| syntax_error("invalid JSON after the record", &e))?;
     record
+}
+
+/// serde_json says "at line 1 column 7", which reads oddly next to the
+/// record's own line number: keep only the column.
+fn syntax_error(what: &str, e: &serde_json::Error) -> Invalid {
+    let message = e.to_string();
+    let position = format!(" at line {} column {}", e.line(), e.column());
+    match message.strip_suffix(&position) {
+        Some(bare) => Invalid::record(format!("{what} at column {}: {bare}", e.column())),
+        None => Invalid::record(format!("{what}: {message}")),
+    }
 }

@@ -400,3 +400,15 @@ fn json_body_with_values_back_to_back() {
     assert!(results[0].is_ok());
     assert_eq!(results[1].as_ref().unwrap_err().line, 2);
 }
+
+#[test]
+fn json_syntax_errors_in_a_line_give_the_column() {
+    let results = parse_bytes(b"\n{\"ts\": oops}\n", InputFormat::Ndjson, &fp());
+    let err = results[0].as_ref().unwrap_err();
+    assert_eq!(err.line, 2);
+    assert_eq!(err.reason, "invalid JSON at column 8: expected value");
+    assert_eq!(
+        err.to_string(),
+        "line 2: invalid JSON at column 8: expected value"
+    );
+}
