@@ -19,7 +19,11 @@ type Outcome = Result<AccessRecord, RecordError>;
 /// Results keep input order; `line` is the element position (1-based) for
 /// arrays and the line number for line-based formats. A syntax error ends the
 /// body: the elements before it are kept and one error names the position.
-pub fn parse_bytes(bytes: &[u8], format: InputFormat, fp: &Fingerprinter) -> Vec<Outcome> {
+pub fn parse_bytes(
+    bytes: &[u8],
+    format: InputFormat,
+    fp: &Fingerprinter,
+) -> Vec<Result<AccessRecord, RecordError>> {
     match format {
         InputFormat::Json => parse_json(bytes, fp),
         InputFormat::MsgPack => parse_msgpack(bytes, fp),
