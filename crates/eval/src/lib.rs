@@ -25,7 +25,7 @@ pub mod metrics;
 mod report;
 
 pub use input::{AlertLine, LabelLine, ScoreLine};
-pub use report::{AlertCounts, Report, TimeUnit, TypeReport};
+pub use report::{AlertCounts, EpisodeReport, Report, TimeUnit, TypeReport};
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -74,12 +74,18 @@ struct EpisodeState {
     /// Earliest detection instant (ms or line) and whether any detection typed it right.
     detected_at: Option<i64>,
     typed_right: bool,
+    records: usize,
+    /// Attack types the detections named, for the per-episode listing.
+    named: BTreeSet<String>,
 }
 
 impl EpisodeState {
     fn detect(&mut self, at: i64, attack: &str) {
         self.detected_at = Some(self.detected_at.map_or(at, |d| d.min(at)));
         self.typed_right |= attack == self.attack;
+        if !self.named.contains(attack) {
+            self.named.insert(attack.to_string());
+        }
     }
 }
 
@@ -132,7 +138,8 @@ pub fn evaluate_lines(
                     attack: attack.clone(),
                     start: instant(line),
                     ..EpisodeState::default()
-                });
+                })
+                .records += 1;
         }
     }
 
@@ -224,7 +231,25 @@ pub fn evaluate_lines(
     let overall = type_report("all", None, labels, scores, &episodes);
     per_type.sort_by(|a, b| a.attack.cmp(&b.attack));
 
+    let mut episode_reports: Vec<EpisodeReport> = episodes
+        .iter()
+        .map(|(id, e)| EpisodeReport {
+            episode: id.to_string(),
+            attack: e.attack.clone(),
+            records: e.records,
+            detected: e.detected_at.is_some(),
+            typed_right: e.detected_at.is_some() && e.typed_right,
+            detected_as: e.named.iter().cloned().collect(),
+            time_to_detect: e
+                .detected_at
+                .map(|at| at.saturating_sub(e.start).max(0) as f64),
+        })
+        .collect();
+    episode_reports
+        .sort_by(|a, b| (a.episode.len(), &a.episode).cmp(&(b.episode.len(), &b.episode)));
+
     Ok(Report {
+        episodes: episode_reports,
         records: labels.len(),
         benign_records,
         attack_records: labels.len() - benign_records,
@@ -283,7 +308,10 @@ fn type_report(
     mine.sort_by(|a, b| (a.0.len(), a.0).cmp(&(b.0.len(), b.0)));
     let mut delays: Vec<f64> = mine
         .iter()
-        .filter_map(|(_, e)| e.detected_at.map(|at| at.saturating_sub(e.start).max(0) as f64))
+        .filter_map(|(_, e)| {
+            e.detected_at
+                .map(|at| at.saturating_sub(e.start).max(0) as f64)
+        })
         .collect();
     delays.sort_by(f64::total_cmp);
     let detected = mine.iter().filter(|(_, e)| e.detected_at.is_some()).count();

@@ -31,6 +31,19 @@ pub struct TypeReport {
     pub missed_episodes: Vec<String>,
 }
 
+/// One episode's outcome (JSON report only).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EpisodeReport {
+    pub episode: String,
+    pub attack: String,
+    pub records: usize,
+    pub detected: bool,
+    pub typed_right: bool,
+    /// Attack types the detecting alerts (or flagged records) named.
+    pub detected_as: Vec<String>,
+    pub time_to_detect: Option<f64>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct AlertCounts {
     pub total: usize,
@@ -62,6 +75,8 @@ pub struct Report {
     pub benign_flagged_per_million: f64,
     /// Records the scorer rejected (`"score": null`); ranked as score 0.
     pub rejected_records: usize,
+    /// Every episode, in episode order.
+    pub episodes: Vec<EpisodeReport>,
 }
 
 impl Report {

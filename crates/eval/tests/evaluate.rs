@@ -252,6 +252,13 @@ fn alerts_decide_detection_typing_and_false_alerts() {
     );
     let json: serde_json::Value = serde_json::to_value(&report).unwrap();
     assert_eq!(json["alerts"]["false_alerts"], 1);
+    let e1 = &report.episodes[0];
+    assert_eq!(
+        (e1.episode.as_str(), e1.records, e1.detected, e1.typed_right),
+        ("E1", 2, true, false)
+    );
+    assert_eq!(e1.detected_as, ["enumeration"]);
+    assert!(!report.episodes[2].detected);
 }
 
 #[test]
