@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 const ROW_BLOCK: usize = 128;
 /// Trees walked together for one row by [`IsolationForest::score_one`].
 const TREE_GROUP: usize = 8;
+/// Rows of a block whose node indices the batch kernel keeps in registers.
+const LANES: usize = 16;
 
 #[derive(Debug, Clone, Copy)]
 #[repr(C)]
@@ -262,17 +264,56 @@ impl IsolationForest {
         let f = self.n_features;
         totals.fill(0.0);
         for (&root, &height) in self.roots.iter().zip(&self.heights) {
+            let mut lanes = block.chunks_exact(LANES * f);
+            let mut lane_totals = totals.chunks_exact_mut(LANES);
+            for (rows, totals) in lanes.by_ref().zip(lane_totals.by_ref()) {
+                let i = self.walk_lanes(rows, root, height);
+                for (total, &i) in totals.iter_mut().zip(i.iter()) {
+                    *total += self.path_len[i as usize];
+                }
+            }
+            let rest = lanes.remainder();
+            let rest_totals = lane_totals.into_remainder();
+            let at = &mut at[..rest_totals.len()];
             at.fill(root);
             for _ in 0..height {
-                for (i, row) in at.iter_mut().zip(block.chunks_exact(f)) {
+                for (i, row) in at.iter_mut().zip(rest.chunks_exact(f)) {
                     let node = &self.nodes[*i as usize];
                     *i = node.next(row[node.feature as usize]);
                 }
             }
-            for (total, &i) in totals.iter_mut().zip(at.iter()) {
+            for (total, &i) in rest_totals.iter_mut().zip(at.iter()) {
                 *total += self.path_len[i as usize];
             }
         }
+    }
+}
+
+impl IsolationForest {
+    /// Walks `LANES` rows (`rows`, row-major, `n_features` each) down the tree
+    /// rooted at `root` for `height` steps; returns the leaf each row reached.
+    /// The node indices stay in registers, so the rows' walks overlap.
+    #[inline(always)]
+    fn walk_lanes(&self, rows: &[f64], root: u32, height: u8) -> [u32; LANES] {
+        let f = self.n_features;
+        assert!(rows.len() == LANES * f && (root as usize) < self.nodes.len());
+        let mut at = [root; LANES];
+        for _ in 0..height {
+            for (k, i) in at.iter_mut().enumerate() {
+                debug_assert!((*i as usize) < self.nodes.len());
+                // SAFETY: every index stored in a node or root is in range and
+                // every feature is below `n_features`: `from_trees` builds them
+                // so and `TryFrom<ForestRepr>` rejects models that are not.
+                // `next` yields `left` or `left + 1`, both checked nodes, and
+                // `k * f + feature < LANES * f == rows.len()` (asserted above).
+                // This is the hot loop; the bounds checks cost about a third
+                // of its instructions.
+                let node = unsafe { self.nodes.get_unchecked(*i as usize) };
+                let value = unsafe { *rows.get_unchecked(k * f + node.feature as usize) };
+                *i = node.next(value);
+            }
+        }
+        at
     }
 }
 

@@ -213,3 +213,28 @@ proptest! {
         prop_assert!(s > 0.0 && s <= 1.0, "probe score {}", s);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The scoring kernel trusts node indices, so a tampered model must be
+    /// either rejected on load or still score without touching memory out of range.
+    #[test]
+    fn tampered_models_are_rejected_or_score_safely(
+        field in prop::sample::select(vec!["left", "feature", "roots", "heights"]),
+        position in any::<prop::sample::Index>(),
+        value in prop_oneof![0u64..600, Just(u32::MAX as u64), any::<u8>().prop_map(u64::from)],
+    ) {
+        let data = cloud(64, 3, 11);
+        let forest = IsolationForestParams::new().n_trees(4).sample_size(32).fit(data.view()).unwrap();
+        let mut json = serde_json::to_value(&forest).unwrap();
+        let array = json[field].as_array_mut().unwrap();
+        let at = position.index(array.len());
+        array[at] = serde_json::json!(value);
+        if let Ok(loaded) = serde_json::from_value::<IsolationForest>(json) {
+            for s in loaded.score_batch(data.view()) {
+                prop_assert!(s > 0.0 && s <= 1.0);
+            }
+        }
+    }
+}
