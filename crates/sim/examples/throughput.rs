@@ -21,6 +21,7 @@ fn main() {
     let sim = generate(&SimConfig { seed: 1, scale });
     let (wall_generate, cpu1) = (started.elapsed().as_secs_f64(), cpu_seconds());
     let records = sim.train.len() + sim.test.len();
+    print!("{}", sim.summary());
 
     let started = Instant::now();
     let mut buf = Vec::with_capacity(1 << 20);

@@ -182,7 +182,9 @@ impl AttackPlanner<'_> {
                     Truth::BENIGN,
                 );
                 r.response_bytes = lognormal(rng, 40_000_000.0, 0.5) as u64;
-                r.latency_ms = round_latency(r.response_bytes as f64 / 9_000.0);
+                r.latency_ms = round_latency(
+                    lognormal(rng, 4_000.0, 0.6) + r.response_bytes as f64 / 40_000.0,
+                );
                 ep.records.push(r);
                 t += rng.gen_range(2 * SECOND_MS..15 * SECOND_MS);
             }

@@ -3,8 +3,8 @@
 //! partners.
 
 use crate::population::{
-    exponential, geometric_at_least_one, ipv6, lognormal, pick_weighted, residential_ip, round4,
-    Archetype, Client, Population,
+    carrier_ip, exponential, geometric_at_least_one, ipv6, lognormal, pick_weighted,
+    residential_ip, round4, Archetype, Client, Population,
 };
 use crate::record::{SimRecord, Truth};
 use crate::time::{DAY_MS, HOUR_MS, MINUTE_MS, SECOND_MS};
@@ -181,7 +181,7 @@ fn mobile_ip(rng: &mut impl Rng, client: &Client, city: usize) -> Arc<str> {
     let country = CITIES[city].country;
     match world::ipv6_prefix(country) {
         Some(prefix) if client.prefers_ipv6 && city == client.home_city => ipv6(rng, prefix),
-        _ => residential_ip(rng, country),
+        _ => carrier_ip(rng, country),
     }
 }
 

@@ -296,6 +296,19 @@ pub fn residential_ip(rng: &mut impl Rng, country: &str) -> Arc<str> {
     .into()
 }
 
+/// A carrier-grade NAT address: mobile carriers put many subscribers behind
+/// a small pool, so unrelated users share addresses over a day.
+pub fn carrier_ip(rng: &mut impl Rng, country: &str) -> Arc<str> {
+    let prefixes = world::ipv4_prefixes(country);
+    let (a, b) = prefixes.choose(rng).copied().unwrap_or((100, 64));
+    format!(
+        "{a}.{b}.{}.{}",
+        200 + rng.gen_range(0..8u8),
+        rng.gen_range(1..33u8)
+    )
+    .into()
+}
+
 pub fn ipv6(rng: &mut impl Rng, prefix: &str) -> Arc<str> {
     format!(
         "{prefix}:{:x}:{:x}::{:x}",

@@ -177,10 +177,11 @@ pub fn shape_response(rng: &mut impl Rng, ep: EndpointId, status: u16) -> (u64, 
     let e = endpoint(ep);
     let latency = lognormal(rng, e.latency_ms.median, e.latency_ms.sigma);
     match status {
-        200..=299 => (
-            lognormal(rng, e.response_bytes.median, e.response_bytes.sigma).round() as u64,
-            latency,
-        ),
+        200..=299 => {
+            let bytes = lognormal(rng, e.response_bytes.median, e.response_bytes.sigma).round();
+            // Big bodies take time to stream (~40 MB/s).
+            (bytes as u64, latency + bytes / 40_000.0)
+        }
         304 => (0, latency * 0.5),
         400..=499 => (rng.gen_range(60..420), latency * 0.4),
         _ => (rng.gen_range(100..320), latency * 2.5),
