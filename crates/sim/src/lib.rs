@@ -79,7 +79,7 @@ impl SimConfig {
 pub enum SimError {
     #[error("scale must be a number in [{MIN_SCALE}, {MAX_SCALE}], got {0}")]
     Scale(f64),
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Io {
         path: PathBuf,
         #[source]
