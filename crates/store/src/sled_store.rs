@@ -2,7 +2,7 @@
 
 use crate::error::{decode, encode};
 use crate::keys;
-use crate::writer::{GroupSink, Writer};
+use crate::writer::{GroupSink, Payload, Writer};
 use crate::{
     AlertPage, AlertQuery, AllowEntry, ApiSettings, DeadLetter, OnDurable, RecordEntry,
     RetentionStats, Store, StoreError, StoredModel, StoredScore, WriteBatch,
@@ -21,6 +21,8 @@ const MAX_SLED_BATCH: usize = 1000;
 const MODELS_KEPT: usize = 3;
 
 const META_NEXT_SEQ: &[u8] = b"next_seq";
+/// See [`SledStore::open`].
+const SEQ_RESTART_GAP: u64 = 1 << 32;
 const META_RECORD_COUNT: &[u8] = b"record_count";
 const META_MODEL_VERSION: &[u8] = b"model_version";
 
@@ -59,7 +61,26 @@ struct Trees {
 
 pub struct SledStore {
     trees: Trees,
-    writer: Writer,
+    writer: Writer<Prepared>,
+    /// Chunk sequence numbers, handed out by submitting threads; the writer
+    /// persists the high-water mark with every flush.
+    next_seq: Arc<AtomicU64>,
+}
+
+/// A batch made ready by the submitting thread: records grouped, encoded and
+/// indexed, verdicts located. The single writer only inserts chunks and flushes.
+pub(crate) struct Prepared {
+    chunks: Vec<(Vec<u8>, Vec<u8>)>,
+    new_records: u64,
+    scores: Vec<(Vec<u8>, Vec<ChunkScore>)>,
+    alerts: Vec<Alert>,
+    dead_letters: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Payload for Prepared {
+    fn op_count(&self) -> usize {
+        self.new_records as usize + self.scores.len() + self.alerts.len() + self.dead_letters.len()
+    }
 }
 
 impl SledStore {
@@ -86,13 +107,77 @@ impl SledStore {
             db,
             record_count: Arc::new(AtomicU64::new(record_count)),
         };
-        let next_seq = read_u64(&trees.meta, META_NEXT_SEQ)?;
+        // Submitters take sequence numbers (and index ids under them) before
+        // the writer persists the high-water mark, so after a crash some were
+        // taken past it. Jumping far ahead means no new chunk can ever reuse
+        // a key that a surviving id entry points at.
+        let next_seq = Arc::new(AtomicU64::new(
+            read_u64(&trees.meta, META_NEXT_SEQ)?.saturating_add(SEQ_RESTART_GAP),
+        ));
         let sink = SledSink {
             trees: trees.clone(),
-            next_seq,
+            next_seq: Arc::clone(&next_seq),
         };
         let writer = Writer::spawn(sink, cfg.max_group_ops)?;
-        Ok(SledStore { trees, writer })
+        Ok(SledStore {
+            trees,
+            writer,
+            next_seq,
+        })
+    }
+
+    /// Everything that can run on the submitting thread, in parallel with
+    /// other submitters. Id index entries are inserted here: one that reaches
+    /// the disk before its chunk only ever points at nothing, which reads as
+    /// "not found", never as a wrong record.
+    fn prepare(&self, batch: WriteBatch) -> Result<Prepared, StoreError> {
+        let t = &self.trees;
+        let mut chunks = Vec::new();
+        let mut ids = Chunked::new(&t.record_ids);
+        let mut new_records = 0u64;
+        for (chunk_key, chunk) in chunks_of(&batch.records, &self.next_seq) {
+            for (pos, rec) in chunk.iter().enumerate() {
+                if let Some(id) = &rec.id {
+                    ids.insert(id.as_bytes(), keys::id_target(&chunk_key, pos as u32))?;
+                }
+            }
+            new_records += chunk.len() as u64;
+            chunks.push((chunk_key, encode("records", &chunk)?));
+        }
+        ids.finish()?;
+        let mut scores: BTreeMap<Vec<u8>, Vec<ChunkScore>> = BTreeMap::new();
+        for score in &batch.scores {
+            let Some(target) = t.record_ids.get(score.id.as_bytes())? else {
+                tracing::debug!(id = %score.id, "score for an unknown record dropped");
+                continue;
+            };
+            let Some((chunk_key, pos)) = keys::split_id_target(&target) else {
+                continue;
+            };
+            scores
+                .entry(chunk_key.to_vec())
+                .or_default()
+                .push(ChunkScore {
+                    pos,
+                    ts_ms: score.ts_ms,
+                    endpoint: score.endpoint.clone(),
+                    score: score.score,
+                    attack: score.attack,
+                });
+        }
+        let mut dead_letters = Vec::new();
+        for letter in &batch.dead_letters {
+            let mut key = keys::ts_bytes(letter.failed_ms).to_vec();
+            key.extend_from_slice(&self.next_seq.fetch_add(1, Ordering::Relaxed).to_be_bytes());
+            dead_letters.push((key, encode("dead_letters", letter)?));
+        }
+        Ok(Prepared {
+            chunks,
+            new_records,
+            scores: scores.into_iter().collect(),
+            alerts: batch.alerts,
+            dead_letters,
+        })
     }
 
     /// Commit what is queued, stop the writer and flush. Later submits fail with `Closed`.
@@ -126,7 +211,7 @@ fn read_u64(tree: &sled::Tree, key: &[u8]) -> Result<u64, StoreError> {
 
 struct SledSink {
     trees: Trees,
-    next_seq: u64,
+    next_seq: Arc<AtomicU64>,
 }
 
 /// Applies inserts to one tree in sled batches of at most [`MAX_SLED_BATCH`].
@@ -167,73 +252,44 @@ impl<'a> Chunked<'a> {
     }
 }
 
-impl GroupSink for SledSink {
-    fn commit(&mut self, group: &[WriteBatch]) -> Result<(), StoreError> {
+impl GroupSink<Prepared> for SledSink {
+    fn commit(&mut self, group: &[Prepared]) -> Result<(), StoreError> {
         let t = &self.trees;
         let mut records = Chunked::new(&t.records);
-        let mut ids = Chunked::new(&t.record_ids);
         let mut dead = Chunked::new(&t.dead_letters);
         let mut new_records = 0u64;
-        let mut scores: BTreeMap<Vec<u8>, Vec<ChunkScore>> = BTreeMap::new();
-        for batch in group {
-            for (chunk_key, chunk) in chunks_of(&batch.records, &mut self.next_seq) {
-                for (pos, rec) in chunk.iter().enumerate() {
-                    if let Some(id) = &rec.id {
-                        ids.insert(id.as_bytes(), keys::id_target(&chunk_key, pos as u32))?;
-                    }
-                }
-                new_records += chunk.len() as u64;
-                records.insert(&chunk_key, encode("records", &chunk)?)?;
+        for p in group {
+            for (key, value) in &p.chunks {
+                records.insert(key, value)?;
             }
-            for letter in &batch.dead_letters {
-                let mut key = keys::ts_bytes(letter.failed_ms).to_vec();
-                key.extend_from_slice(&self.next_seq.to_be_bytes());
-                self.next_seq += 1;
-                dead.insert(key, encode("dead_letters", letter)?)?;
+            for (key, value) in &p.dead_letters {
+                dead.insert(key, value)?;
             }
+            new_records += p.new_records;
         }
-        // Records first: scores find their chunk through the id index.
         records.finish()?;
-        ids.finish()?;
-        for batch in group {
-            for score in &batch.scores {
-                let Some(target) = t.record_ids.get(score.id.as_bytes())? else {
-                    tracing::debug!(id = %score.id, "score for an unknown record dropped");
-                    continue;
-                };
-                let Some((chunk_key, pos)) = keys::split_id_target(&target) else {
-                    continue;
-                };
-                scores
-                    .entry(chunk_key.to_vec())
-                    .or_default()
-                    .push(ChunkScore {
-                        pos,
-                        ts_ms: score.ts_ms,
-                        endpoint: score.endpoint.clone(),
-                        score: score.score,
-                        attack: score.attack,
-                    });
+        dead.finish()?;
+        let mut score_chunks = Chunked::new(&t.scores);
+        for p in group {
+            for (chunk_key, fresh) in &p.scores {
+                let mut fresh = fresh.clone();
+                if let Some(old) = t.scores.get(chunk_key)? {
+                    let mut old: Vec<ChunkScore> = decode("scores", &old)?;
+                    old.retain(|o| fresh.iter().all(|f| f.pos != o.pos));
+                    fresh.extend(old);
+                }
+                fresh.sort_by_key(|s| s.pos);
+                score_chunks.insert(chunk_key, encode("scores", &fresh)?)?;
             }
-            for alert in &batch.alerts {
+            for alert in &p.alerts {
                 upsert_alert(t, alert)?;
             }
         }
-        let mut score_chunks = Chunked::new(&t.scores);
-        for (chunk_key, mut fresh) in scores {
-            if let Some(old) = t.scores.get(&chunk_key)? {
-                let mut old: Vec<ChunkScore> = decode("scores", &old)?;
-                old.retain(|o| fresh.iter().all(|f| f.pos != o.pos));
-                fresh.extend(old);
-            }
-            fresh.sort_by_key(|s| s.pos);
-            score_chunks.insert(&chunk_key, encode("scores", &fresh)?)?;
-        }
         score_chunks.finish()?;
-        dead.finish()?;
         let count = t.record_count.fetch_add(new_records, Ordering::Relaxed) + new_records;
+        let next_seq = self.next_seq.load(Ordering::Relaxed);
         let mut meta = sled::Batch::default();
-        meta.insert(META_NEXT_SEQ, &self.next_seq.to_be_bytes());
+        meta.insert(META_NEXT_SEQ, &next_seq.to_be_bytes());
         meta.insert(META_RECORD_COUNT, &count.to_be_bytes());
         t.meta.apply_batch(meta)?;
         t.db.flush()?;
@@ -243,7 +299,7 @@ impl GroupSink for SledSink {
 
 /// A record's verdict inside a score chunk (the record's chunk key is the key).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct ChunkScore {
+pub(crate) struct ChunkScore {
     pos: u32,
     ts_ms: i64,
     endpoint: String,
@@ -254,7 +310,7 @@ struct ChunkScore {
 /// A batch's records grouped by (API, time bucket), each group sorted by
 /// time and given its chunk key. sled copies a leaf on every insert, so one
 /// value per chunk instead of one per record is what makes ingest fast.
-fn chunks_of(records: &[RecordEntry], next_seq: &mut u64) -> Vec<(Vec<u8>, Vec<AccessRecord>)> {
+fn chunks_of(records: &[RecordEntry], next_seq: &AtomicU64) -> Vec<(Vec<u8>, Vec<AccessRecord>)> {
     let mut groups: BTreeMap<(&str, i64), Vec<&AccessRecord>> = BTreeMap::new();
     for e in records {
         groups
@@ -266,8 +322,7 @@ fn chunks_of(records: &[RecordEntry], next_seq: &mut u64) -> Vec<(Vec<u8>, Vec<A
         .into_iter()
         .map(|((api, bucket), mut recs)| {
             recs.sort_by_key(|r| r.ts_ms);
-            let key = keys::record_key(api, bucket, *next_seq);
-            *next_seq += 1;
+            let key = keys::record_key(api, bucket, next_seq.fetch_add(1, Ordering::Relaxed));
             (key, recs.into_iter().cloned().collect())
         })
         .collect()
@@ -350,7 +405,8 @@ impl SledStore {
 
 impl Store for SledStore {
     fn submit(&self, batch: WriteBatch, on_durable: Option<OnDurable>) -> Result<(), StoreError> {
-        self.writer.submit(batch, on_durable)
+        let prepared = self.prepare(batch)?;
+        self.writer.submit(prepared, on_durable)
     }
 
     fn record(&self, id: &str) -> Result<Option<RecordEntry>, StoreError> {

@@ -49,10 +49,6 @@ impl WriteBatch {
             && self.alerts.is_empty()
             && self.dead_letters.is_empty()
     }
-
-    pub(crate) fn op_count(&self) -> usize {
-        self.records.len() + self.scores.len() + self.alerts.len() + self.dead_letters.len()
-    }
 }
 
 /// Per-API settings an operator can change at run time.

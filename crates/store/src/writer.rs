@@ -4,28 +4,34 @@
 //! every job already waiting (up to a bound), applies the whole group, makes
 //! it durable with one flush, and only then runs the acks.
 
-use crate::{OnDurable, StoreError, WriteBatch};
+use crate::{OnDurable, StoreError};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Mutex;
 use std::thread::JoinHandle;
 
-pub(crate) struct Job {
-    pub batch: WriteBatch,
+/// A unit of work for the writer, already prepared by the submitting thread.
+pub(crate) trait Payload: Send + 'static {
+    /// How much work it is (bounds a group's size).
+    fn op_count(&self) -> usize;
+}
+
+pub(crate) struct Job<P> {
+    pub batch: P,
     pub ack: Option<OnDurable>,
 }
 
 /// Applies and flushes one group; the same error goes to every waiter of the group.
-pub(crate) trait GroupSink: Send + 'static {
-    fn commit(&mut self, group: &[WriteBatch]) -> Result<(), StoreError>;
+pub(crate) trait GroupSink<P>: Send + 'static {
+    fn commit(&mut self, group: &[P]) -> Result<(), StoreError>;
 }
 
-pub(crate) struct Writer {
-    sender: Mutex<Option<Sender<Job>>>,
+pub(crate) struct Writer<P> {
+    sender: Mutex<Option<Sender<Job<P>>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
-impl Writer {
-    pub fn spawn(sink: impl GroupSink, max_group_ops: usize) -> Result<Self, StoreError> {
+impl<P: Payload> Writer<P> {
+    pub fn spawn(sink: impl GroupSink<P>, max_group_ops: usize) -> Result<Self, StoreError> {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("apiwarden-store-writer".into())
@@ -37,7 +43,7 @@ impl Writer {
         })
     }
 
-    pub fn submit(&self, batch: WriteBatch, ack: Option<OnDurable>) -> Result<(), StoreError> {
+    pub fn submit(&self, batch: P, ack: Option<OnDurable>) -> Result<(), StoreError> {
         let guard = self.sender.lock().map_err(|_| StoreError::Closed)?;
         let sender = guard.as_ref().ok_or(StoreError::Closed)?;
         sender
@@ -59,13 +65,19 @@ impl Writer {
     }
 }
 
-impl Drop for Writer {
+impl<P> Drop for Writer<P> {
     fn drop(&mut self) {
-        self.close();
+        if let Ok(mut guard) = self.sender.lock() {
+            guard.take();
+        }
+        let handle = self.thread.lock().ok().and_then(|mut g| g.take());
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
     }
 }
 
-fn run(rx: Receiver<Job>, mut sink: impl GroupSink, max_group_ops: usize) {
+fn run<P: Payload>(rx: Receiver<Job<P>>, mut sink: impl GroupSink<P>, max_group_ops: usize) {
     while let Ok(first) = rx.recv() {
         let mut ops = first.batch.op_count();
         let mut jobs = vec![first];
@@ -78,7 +90,7 @@ fn run(rx: Receiver<Job>, mut sink: impl GroupSink, max_group_ops: usize) {
                 Err(_) => break,
             }
         }
-        let (batches, acks): (Vec<WriteBatch>, Vec<Option<OnDurable>>) =
+        let (batches, acks): (Vec<P>, Vec<Option<OnDurable>>) =
             jobs.into_iter().map(|j| (j.batch, j.ack)).unzip();
         let result = sink.commit(&batches);
         if let Err(e) = &result {
