@@ -51,7 +51,7 @@ impl Default for BehaviorConfig {
             kind_margin: 1.5,
             entity_margin: 4.0,
             heavy_entity_margin: 10.0,
-            strong_ratio: 2.0,
+            strong_ratio: 1.5,
             rescore_every: 16,
             n_trees: 100,
             sample_size: 256,

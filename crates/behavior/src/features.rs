@@ -136,6 +136,7 @@ impl Feature {
 
     /// The attack this feature is evidence of, and the smallest value that can ever count
     /// as evidence (so a kind whose training maximum is 0 still needs a real amount).
+    /// Distinct-count floors sit between integers: the sketches estimate 2 items as ~2.03.
     /// `None`: the feature only feeds the models.
     pub fn gate(self) -> Option<(AttackType, f64)> {
         use AttackType::*;
@@ -150,11 +151,11 @@ impl Feature {
             Feature::IdWalk2h => (Enumeration, 20.0),
             Feature::ResponseBytes10m => (DataExfiltration, 1e6),
             Feature::ResponseBytes2h => (DataExfiltration, 5e6),
-            Feature::DistinctIps1h => (TokenMisuse, 3.0),
-            Feature::DistinctCountries1h => (TokenMisuse, 1.0),
-            Feature::DistinctUserAgents1h => (TokenMisuse, 2.0),
+            Feature::DistinctIps1h => (TokenMisuse, 3.5),
+            Feature::DistinctCountries1h => (TokenMisuse, 1.5),
+            Feature::DistinctUserAgents1h => (TokenMisuse, 2.5),
             Feature::TravelSpeedKmh => (TokenMisuse, IMPOSSIBLE_SPEED_KMH),
-            Feature::FailedUsernames10m => (CredentialStuffing, 5.0),
+            Feature::FailedUsernames10m => (CredentialStuffing, 5.5),
             Feature::FailedLogins10m => (CredentialStuffing, 10.0),
             Feature::FailedLogins2h => (CredentialStuffing, 25.0),
             Feature::UnknownEndpoints10m => (Probing, 5.0),

@@ -9,7 +9,7 @@ use crate::trainer::{is_credential, kind_slot};
 use crate::verdict::{attack_of, evidence_of, severity_of, Exceeded};
 use crate::window::{EntityWindow, RecordFacts};
 use crate::{sweep, BehaviorConfig, BehaviorOutcome, EntitySnapshot, EntityVerdict, Observation};
-use apiwarden_alert::{EntityKind, EntityRef};
+use apiwarden_alert::{AttackType, EntityKind, EntityRef};
 use std::sync::Arc;
 
 /// Highest score of an entity that is not flagged: the behavior score crosses 0.5 only
@@ -149,6 +149,7 @@ impl BehaviorTracker {
                 });
             }
         }
+        outcome.flagged = one_verdict_per_attack(outcome.flagged);
         outcome
     }
 
@@ -200,6 +201,37 @@ impl BehaviorTracker {
             .next()
             .map(|(_, w)| w)
     }
+}
+
+/// A client IP is where a credential was used from, not who: when a record's credential
+/// shows an attack, the IP's verdict for the same attack is dropped (one alert, on the
+/// stolen token, not a second on the IP it came from). Stuffing is the opposite: the IP
+/// acts, its `user` is only a name being tried.
+fn one_verdict_per_attack(verdicts: Vec<EntityVerdict>) -> Vec<EntityVerdict> {
+    if verdicts.len() <= 1 {
+        return verdicts;
+    }
+    let shown_by = |kind_matches: fn(EntityKind) -> bool, attack: AttackType| {
+        verdicts
+            .iter()
+            .any(|v| v.attack == attack && kind_matches(v.entity.kind))
+    };
+    let keep: Vec<bool> = verdicts
+        .iter()
+        .map(|v| match (v.entity.kind, v.attack) {
+            (EntityKind::User, AttackType::CredentialStuffing) => {
+                !shown_by(|k| k == EntityKind::Ip, v.attack)
+            }
+            (EntityKind::Ip, AttackType::CredentialStuffing) => true,
+            (EntityKind::Ip, attack) => !shown_by(is_credential, attack),
+            _ => true,
+        })
+        .collect();
+    verdicts
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(v, k)| k.then_some(v))
+        .collect()
 }
 
 fn key_value(key: EntityKey<'_>) -> String {
