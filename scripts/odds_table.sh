@@ -4,10 +4,15 @@
 # against Liu, Ting & Zhou (ICDM 2008) Table 3 and scikit-learn as measured
 # in datasets/odds/SOURCE.md. satimage-2 is not in the paper: its reference
 # is ADBench's IForest figure (0.9916).
-# Usage: scripts/odds_table.sh [ODDS_DIR]   (default /work/shared/datasets/odds)
+# Usage: scripts/odds_table.sh [ODDS_DIR]
+#   default: $APIWARDEN_ODDS_DIR, else shared/ beside the checkout, else /work/shared
 set -euo pipefail
 cd "$(dirname "$0")/.."
-odds_dir=${1:-${APIWARDEN_ODDS_DIR:-/work/shared/datasets/odds}}
+odds_dir=${1:-${APIWARDEN_ODDS_DIR:-}}
+if [[ -z $odds_dir ]]; then
+    odds_dir=/work/shared/datasets/odds
+    [[ -d ../shared/datasets/odds ]] && odds_dir=../shared/datasets/odds
+fi
 seeds=(0 1000 2000) # tree i uses seed + i: seeds 1000 apart share no tree
 
 cargo build --release --quiet --bin apiwarden

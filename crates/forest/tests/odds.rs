@@ -1,8 +1,8 @@
 //! ROC AUC on the Isolation Forest paper's own benchmark sets (ODDS), against
 //! Liu, Ting & Zhou (2008) Table 3: 100 trees x 256 samples, fit and score on
-//! all rows, mean of several seeds. Data is read in place from
-//! `/work/shared/datasets/odds` (or `$APIWARDEN_ODDS_DIR`); the test is
-//! skipped with a message when the directory is absent.
+//! all rows, mean of several seeds. Data is read in place from the shared
+//! datasets directory (see [`odds_dir`]); the test is skipped with a message
+//! when it is absent.
 
 use apiwarden_eval::metrics::roc_auc;
 use apiwarden_forest::IsolationForestParams;
@@ -16,11 +16,16 @@ use std::path::PathBuf;
 const SEEDS: [u64; 5] = [0, 1000, 2000, 3000, 4000];
 const TOLERANCE: f64 = 0.02;
 
+/// `$APIWARDEN_ODDS_DIR`, else `shared/` beside the checkout (as CI lays it
+/// out), else the development machine's `/work/shared`.
 fn odds_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("APIWARDEN_ODDS_DIR")
+    let beside_checkout =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/datasets/odds");
+    std::env::var_os("APIWARDEN_ODDS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/datasets/odds"));
-    dir.is_dir().then_some(dir)
+        .into_iter()
+        .chain([beside_checkout, PathBuf::from("/work/shared/datasets/odds")])
+        .find(|dir| dir.is_dir())
 }
 
 /// Features and labels (last column `label`, 1 = anomaly).
