@@ -8,7 +8,13 @@ use ndarray::Array2;
 use std::hint::black_box;
 use std::time::Duration;
 
-const ROWS: usize = 1_000_000;
+/// `cargo test --all-targets` runs each bench once in an unoptimised build:
+/// keep that smoke run short.
+const ROWS: usize = if cfg!(debug_assertions) {
+    20_000
+} else {
+    1_000_000
+};
 const FEATURES: usize = 8;
 
 /// Deterministic pseudo-random rows (splitmix64), roughly normal per column.
