@@ -1,1 +1,120 @@
-fn main() {}
+//! Engine throughput with every detector on (discovery, request forest,
+//! extremeness, behavior windows and models, alert dedup), in records per
+//! second on one core, over simulated traffic; and the heap the engine holds
+//! per active entity, measured by a counting allocator.
+//!
+//! `cargo bench --bench engine` (targets, issue #3: >= 300k records/s per
+//! core; <= 1 KiB per entity).
+
+use apiwarden_detect::{Engine, EngineConfig, ModelBundle, TrainConfig, Trainer};
+use apiwarden_record::{parse_bytes, AccessRecord, Fingerprinter, InputFormat};
+use apiwarden_sim::{generate, SimConfig};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Counts live heap bytes so the bench can report what the engine holds.
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn records(sim: &[apiwarden_sim::SimRecord], fp: &Fingerprinter) -> Vec<AccessRecord> {
+    let mut body = Vec::new();
+    for r in sim {
+        body.extend_from_slice(r.to_json().as_bytes());
+        body.push(b'\n');
+    }
+    parse_bytes(&body, InputFormat::Ndjson, fp)
+        .into_iter()
+        .filter_map(Result::ok)
+        .collect()
+}
+
+fn bench_engine(c: &mut Criterion) {
+    let sim = generate(&SimConfig {
+        seed: 11,
+        scale: 0.1,
+    });
+    let fp = Fingerprinter::new([7; 32]);
+    let train = records(&sim.train, &fp);
+    let test = records(&sim.test, &fp);
+    let mut trainer = Trainer::new(TrainConfig::default());
+    for r in &train {
+        trainer.observe(r);
+    }
+    let bundle: Arc<ModelBundle> = match trainer.finish() {
+        Ok(b) => Arc::new(b),
+        Err(e) => panic!("training on simulated traffic failed: {e}"),
+    };
+
+    // Memory: live heap the engine adds while scoring the test set, per
+    // entity with a live behavior window (alerts and discovery state included).
+    let before = LIVE.load(Ordering::Relaxed);
+    let mut engine = Engine::new(Arc::clone(&bundle), EngineConfig::default());
+    for r in &test {
+        black_box(engine.process(r));
+    }
+    let held = LIVE.load(Ordering::Relaxed) - before;
+    let entities = engine.active_entities().max(1);
+    println!(
+        "engine memory: {held} bytes held for {entities} active entities = {:.0} bytes/entity \
+         ({} records, {} alerts)",
+        held as f64 / entities as f64,
+        test.len(),
+        engine.alerts().len()
+    );
+    drop(engine);
+
+    let mut group = c.benchmark_group("engine");
+    group.throughput(Throughput::Elements(test.len() as u64));
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
+    group.bench_function("process_all_detectors", |b| {
+        b.iter(|| {
+            let mut engine = Engine::new(Arc::clone(&bundle), EngineConfig::default());
+            for r in &test {
+                black_box(engine.process(r));
+            }
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("train");
+    group.throughput(Throughput::Elements(train.len() as u64));
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
+    group.bench_function("trainer_finish", |b| {
+        b.iter(|| {
+            let mut trainer = Trainer::new(TrainConfig::default());
+            for r in &train {
+                trainer.observe(r);
+            }
+            black_box(trainer.finish().is_ok())
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_engine);
+criterion_main!(benches);
