@@ -4,12 +4,16 @@
 use apiwarden_sim::{generate, SimConfig};
 use std::time::Instant;
 
-/// CPU time of this process in seconds (Linux), so a busy machine does not
-/// distort the figure; falls back to wall time elsewhere.
+/// CPU time of the whole process, all threads (Linux: utime + stime of
+/// /proc/self/stat, in clock ticks of 10 ms).
 fn cpu_seconds() -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/self/schedstat").ok()?;
-    let ns: f64 = text.split_whitespace().next()?.parse().ok()?;
-    Some(ns / 1e9)
+    let text = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesized command name; utime and stime are 14 and 15.
+    let rest = text.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }
 
 fn main() {
@@ -40,6 +44,10 @@ fn main() {
         (Some(a), Some(b), Some(c)) => (b - a, c - b),
         _ => (wall_generate, wall_serialize),
     };
+    println!(
+        "wall: generate {wall_generate:.2}s, serialize {wall_serialize:.2}s ({:.2}M records/s generated)",
+        records as f64 / wall_generate / 1e6
+    );
     println!(
         "scale {scale}: {records} records; CPU time: generate {generated:.2}s ({:.2}M records/s); \
          serialize {serialized:.2}s ({:.2}M records/s, {:.0} MB); together {:.2}M records/s",

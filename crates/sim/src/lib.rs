@@ -186,6 +186,17 @@ fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Mean response bytes per day of each user over the training period.
+fn daily_response_bytes(train: &[SimRecord]) -> BTreeMap<Arc<str>, f64> {
+    let mut daily: BTreeMap<Arc<str>, f64> = BTreeMap::new();
+    for r in train {
+        if let Some(user) = &r.user {
+            *daily.entry(user.clone()).or_default() += r.response_bytes as f64 / TRAIN_DAYS as f64;
+        }
+    }
+    daily
+}
+
 /// Puts records in timestamp order, ties in generation order (deterministic).
 /// Sorts indices, then follows the permutation's cycles with swaps: records
 /// are large, and a sort or a second buffer would copy them many times.
@@ -240,30 +251,35 @@ pub fn generate(cfg: &SimConfig) -> Simulation {
     };
     let hard_cases = HardCases::plan(&mut plan_rng, test_period.start);
 
-    let train = BenignGenerator {
+    let train_generator = BenignGenerator {
         population: &population,
         period: train_period,
         novelties,
         scale,
-    }
-    .generate(&mut stream(seed, 3));
-
+    };
     let test_generator = BenignGenerator {
         population: &population,
         period: test_period,
         novelties,
         scale,
     };
-    let mut test = test_generator.generate(&mut stream(seed, 4));
-    hard_cases.add(&mut stream(seed, 5), &test_generator, &mut test);
-
-    let mut user_daily_bytes: BTreeMap<Arc<str>, f64> = BTreeMap::new();
-    for r in &train {
-        if let Some(user) = &r.user {
-            *user_daily_bytes.entry(user.clone()).or_default() +=
-                r.response_bytes as f64 / TRAIN_DAYS as f64;
-        }
-    }
+    // Train and test draw from their own streams: building them on two
+    // threads changes nothing in the output.
+    let (mut train, user_daily_bytes, mut test) = std::thread::scope(|scope| {
+        let train_job = scope.spawn(|| {
+            let mut train = train_generator.generate(&mut stream(seed, 3));
+            sort_by_time(&mut train);
+            let daily = daily_response_bytes(&train);
+            (train, daily)
+        });
+        let mut test = test_generator.generate(&mut stream(seed, 4));
+        hard_cases.add(&mut stream(seed, 5), &test_generator, &mut test);
+        let (train, daily) = match train_job.join() {
+            Ok(done) => done,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        (train, daily, test)
+    });
     let planner = AttackPlanner {
         population: &population,
         user_daily_bytes,
@@ -290,8 +306,6 @@ pub fn generate(cfg: &SimConfig) -> Simulation {
     }
     test.retain(|r| test_period.contains(r.ts_ms));
 
-    let mut train = train;
-    sort_by_time(&mut train);
     sort_by_time(&mut test);
     let id_key = mix64(seed ^ 0xA076_1D64_78BD_642F);
     for (counter, r) in (0u64..).zip(train.iter_mut().chain(test.iter_mut())) {

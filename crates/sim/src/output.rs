@@ -14,14 +14,23 @@ pub fn write_dir(dir: &Path, cfg: &SimConfig) -> Result<Summary, SimError> {
         source,
     })?;
     let sim = generate(cfg);
-    write_lines(&dir.join("train.ndjson"), &sim.train, |r, buf| {
-        r.write_json(buf)
-    })?;
-    write_lines(&dir.join("test.ndjson"), &sim.test, |r, buf| {
-        r.write_json(buf)
-    })?;
-    write_lines(&dir.join("labels.ndjson"), &sim.labels, |l, buf| {
-        l.write_json(buf)
+    // Two writers: the files are independent and the disk is rarely the limit.
+    std::thread::scope(|scope| {
+        let train_job = scope.spawn(|| {
+            write_lines(&dir.join("train.ndjson"), &sim.train, |r, buf| {
+                r.write_json(buf)
+            })
+        });
+        write_lines(&dir.join("test.ndjson"), &sim.test, |r, buf| {
+            r.write_json(buf)
+        })?;
+        write_lines(&dir.join("labels.ndjson"), &sim.labels, |l, buf| {
+            l.write_json(buf)
+        })?;
+        match train_job.join() {
+            Ok(written) => written,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
     })?;
     Ok(sim.summary())
 }
