@@ -111,7 +111,8 @@ impl AttackPlanner<'_> {
         for attack in AttackType::ALL {
             for i in 0..per_type {
                 let loud = i % 2 == 0;
-                let start = self.test_start + HOUR_MS + rng.gen_range(0..19 * HOUR_MS);
+                // Late enough for history, early enough for hours-long subtle variants.
+                let start = self.test_start + HOUR_MS + rng.gen_range(0..17 * HOUR_MS);
                 let mut ep = Episode {
                     attack,
                     loud,
