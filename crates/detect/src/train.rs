@@ -61,7 +61,7 @@ impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             seed: 42,
-            request_trees: 100,
+            request_trees: 50,
             request_sample_size: 256,
             request_threshold: ThresholdRule::default(),
             fold_after: 25,
