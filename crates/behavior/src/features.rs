@@ -6,7 +6,7 @@
 
 use apiwarden_alert::{AttackType, EntityKind};
 
-pub const N_FEATURES: usize = 27;
+pub const N_FEATURES: usize = 28;
 
 /// Index of each feature in a feature vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -62,6 +62,9 @@ pub enum Feature {
     GapRegularity,
     /// Mean latency / the endpoint's median latency, 10 min.
     LatencyRatio10m,
+    /// Requests to the entity's busiest endpoint (8 hashed endpoint buckets), 10 min:
+    /// one endpoint hammered while the overall mix hides it.
+    TopEndpointRate10m,
 }
 
 pub const ALL_FEATURES: [Feature; N_FEATURES] = [
@@ -92,6 +95,7 @@ pub const ALL_FEATURES: [Feature; N_FEATURES] = [
     Feature::OddMethods10m,
     Feature::GapRegularity,
     Feature::LatencyRatio10m,
+    Feature::TopEndpointRate10m,
 ];
 
 /// Impossible travel: faster than an airliner.
@@ -131,6 +135,7 @@ impl Feature {
             Feature::OddMethods10m => "odd_methods_10m",
             Feature::GapRegularity => "gap_regularity",
             Feature::LatencyRatio10m => "latency_ratio_10m",
+            Feature::TopEndpointRate10m => "top_endpoint_rate_10m",
         }
     }
 
@@ -143,6 +148,7 @@ impl Feature {
         let g = match self {
             Feature::Rate1m => (ApiDos, 20.0),
             Feature::Rate10m => (ApiDos, 100.0),
+            Feature::TopEndpointRate10m => (ApiDos, 60.0),
             Feature::Denied10m => (Enumeration, 15.0),
             Feature::Denied2h => (Enumeration, 30.0),
             Feature::NotFound10m => (Probing, 15.0),

@@ -36,6 +36,10 @@ pub struct EntityBaseline {
     /// Countries the entity was used from in training, one bit per country hash mod 64:
     /// a record from one of them is its owner at home, not evidence of misuse.
     pub countries: u64,
+    /// Maximum 10-minute request count per endpoint bucket: an integration hammering one
+    /// endpoint it normally calls rarely shows even when its overall rate does not.
+    #[serde(default)]
+    pub endpoint_maxima: Vec<f32>,
 }
 
 /// What training learned about one entity kind.

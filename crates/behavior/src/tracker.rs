@@ -15,6 +15,8 @@ use std::sync::Arc;
 /// Highest score of an entity that is not flagged: the behavior score crosses 0.5 only
 /// together with a verdict.
 const UNFLAGGED_CAP: f64 = 0.49;
+/// Fewest requests to one endpoint in 10 minutes that can count as hammering it.
+const ENDPOINT_RATE_FLOOR: f64 = 20.0;
 /// Verdict scores are calibrated: 0.5 is the threshold of every detector.
 const CALIBRATED_THRESHOLD: f64 = 0.5;
 
@@ -314,6 +316,27 @@ fn judge(
                     ratio: v / limit,
                 });
             }
+        }
+    }
+    if let Some(b) = own_baseline(model, w) {
+        let rate = w.endpoint_rate(facts);
+        let own_max = b
+            .endpoint_maxima
+            .get(facts.endpoint_bucket())
+            .map(|v| f64::from(*v))
+            .unwrap_or(f64::INFINITY);
+        let limit = (own_max * cfg.entity_margin).max(ENDPOINT_RATE_FLOOR);
+        let already = exceeded
+            .iter()
+            .any(|e| e.feature == Feature::TopEndpointRate10m);
+        if rate > limit && !already {
+            exceeded.push(Exceeded {
+                feature: Feature::TopEndpointRate10m,
+                attack: apiwarden_alert::AttackType::ApiDos,
+                observed: rate,
+                reference: own_max,
+                ratio: rate / limit,
+            });
         }
     }
     let due = !w.cache.scored

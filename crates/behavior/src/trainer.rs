@@ -5,7 +5,7 @@ use crate::archetypes::{quantile, Archetypes};
 use crate::features::{log_features, FeatureVector, N_FEATURES};
 use crate::model::{BehaviorModel, EntityBaseline, KindModel, ScoredForest, MODEL_FORMAT};
 use crate::table::{record_entities, KindTables, KINDS};
-use crate::window::{EntityWindow, RecordFacts};
+use crate::window::{EntityWindow, RecordFacts, ENDPOINT_BUCKETS};
 use crate::{sweep, BehaviorConfig, BehaviorError, Observation};
 use apiwarden_alert::EntityKind;
 use apiwarden_forest::IsolationForestParams;
@@ -19,6 +19,7 @@ struct EntityStats {
     requests: u64,
     maxima: [f32; N_FEATURES],
     countries: u64,
+    endpoint_maxima: [f32; ENDPOINT_BUCKETS],
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +94,7 @@ impl BehaviorTrainer {
                 api_5xx = w.server_error_ratio();
             }
             let features = w.features(api_5xx);
+            let endpoint_rate = w.endpoint_rate(&facts);
             let acc = match self.kinds.get_mut(kind_slot(kind)) {
                 Some(a) => a,
                 None => continue,
@@ -120,7 +122,11 @@ impl BehaviorTrainer {
                     requests: 0,
                     maxima: [0.0; N_FEATURES],
                     countries: 0,
+                    endpoint_maxima: [0.0; ENDPOINT_BUCKETS],
                 });
+                if let Some(m) = stats.endpoint_maxima.get_mut(facts.endpoint_bucket()) {
+                    *m = m.max(endpoint_rate as f32);
+                }
                 stats.requests += 1;
                 if !facts.unauthorized && !facts.auth_endpoint {
                     stats.countries |= facts.country_bit();
@@ -180,6 +186,7 @@ impl BehaviorTrainer {
                     requests: s.requests,
                     maxima: s.maxima.to_vec(),
                     countries: s.countries,
+                    endpoint_maxima: s.endpoint_maxima.to_vec(),
                 })
                 .collect();
             kinds.push(KindModel {

@@ -63,6 +63,11 @@ fn is_common_method(m: &str) -> bool {
 }
 
 impl RecordFacts {
+    /// Which of the window's endpoint-rate buckets this record's endpoint falls in.
+    pub fn endpoint_bucket(&self) -> usize {
+        ((self.endpoint_hash >> 32) % ENDPOINT_BUCKETS as u64) as usize
+    }
+
     /// The record's country as one bit of a 64-bit set (0 when it has none).
     pub fn country_bit(&self) -> u64 {
         self.country_hash.map(|h| 1u64 << (h % 64)).unwrap_or(0)
@@ -136,6 +141,7 @@ const S_FAILED: usize = 3;
 const S_UNKNOWN: usize = 4;
 const S_WALK: usize = 5;
 const N_SLOW: usize = 6;
+pub(crate) const ENDPOINT_BUCKETS: usize = 8;
 
 /// Scoring state the tracker caches per entity (unused while training).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -172,6 +178,7 @@ pub struct EntityWindow {
     long_epoch: u32,
     fast_requests: f32,
     mid: [f32; N_MID],
+    endpoint_rates: [f32; ENDPOINT_BUCKETS],
     slow: [f32; N_SLOW],
     endpoints: DistinctSketch<2>,
     objects: DistinctSketch<4>,
@@ -211,6 +218,7 @@ impl EntityWindow {
             long_epoch: epoch(ts_ms, LONG_EPOCH_MS),
             fast_requests: 0.0,
             mid: [0.0; N_MID],
+            endpoint_rates: [0.0; ENDPOINT_BUCKETS],
             slow: [0.0; N_SLOW],
             endpoints: DistinctSketch::default(),
             objects: DistinctSketch::default(),
@@ -255,6 +263,12 @@ impl EntityWindow {
         self.fast_requests = self.fast_requests * df + 1.0;
         for v in &mut self.mid {
             *v *= dm;
+        }
+        for v in &mut self.endpoint_rates {
+            *v *= dm;
+        }
+        if let Some(v) = self.endpoint_rates.get_mut(f.endpoint_bucket()) {
+            *v += 1.0;
         }
         for v in &mut self.slow {
             *v *= ds;
@@ -346,6 +360,14 @@ impl EntityWindow {
         self.last_seen_ms = now;
     }
 
+    /// Requests (10 min decay) to the endpoint bucket of `f`.
+    pub(crate) fn endpoint_rate(&self, f: &RecordFacts) -> f64 {
+        self.endpoint_rates
+            .get(f.endpoint_bucket())
+            .map(|v| f64::from(*v))
+            .unwrap_or(0.0)
+    }
+
     /// The 5xx share of the window (used API-wide to normalize entities' 5xx ratios).
     pub(crate) fn server_error_ratio(&self) -> f64 {
         f64::from(self.mid[M_SERVER_ERR]) / f64::from(self.mid[M_REQ]).max(1.0)
@@ -398,6 +420,8 @@ impl EntityWindow {
                 0.0
             };
         v[Feature::LatencyRatio10m.index()] = mid(M_LATENCY) / req10;
+        v[Feature::TopEndpointRate10m.index()] =
+            f64::from(self.endpoint_rates.iter().fold(0.0f32, |a, b| a.max(*b)));
         v
     }
 }
