@@ -10,6 +10,9 @@ use axum::Router;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// (signature header, body) of one delivery.
+type Delivery = (String, Vec<u8>);
+
 fn alert(severity: Severity) -> Alert {
     Alert {
         id: "a1".into(),
@@ -46,7 +49,7 @@ fn hook(url: String, attempts: u32) -> Webhook {
 #[tokio::test]
 async fn signed_delivery_retries_then_dead_letters() {
     // Receiver: fails the first call, then records what it gets.
-    let seen: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<Delivery>>> = Arc::default();
     let calls = Arc::new(Mutex::new(0u32));
     let (seen2, calls2) = (Arc::clone(&seen), Arc::clone(&calls));
     let app = Router::new().route(
