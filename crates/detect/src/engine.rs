@@ -47,7 +47,8 @@ pub struct Verdict {
     pub endpoint: String,
     pub ts_ms: i64,
     /// In [0,1]: the larger of the calibrated request and behavior scores
-    /// (each detector's threshold maps to 0.5).
+    /// (each detector's threshold maps to 0.5); at least 0.51 when `attack`
+    /// is set.
     pub score: f64,
     /// Set when the record is over a threshold or one of its entities is
     /// under an open alert.
@@ -84,6 +85,9 @@ enum ApiModelKind {
     Population(Arc<PopulationModel>),
     None,
 }
+
+/// The least score of a record with an attack verdict.
+pub const ATTACK_SCORE_FLOOR: f64 = 0.51;
 
 /// Endpoints remembered for an API on the population model (status only).
 const MAX_LIVE_ENDPOINTS: usize = 1000;
@@ -381,6 +385,13 @@ impl ApiState {
             }
         }
         let attack = attack.map(|(_, a)| a).or_else(|| self.open_attack(rec));
+        // A record over threshold, or of an entity under alert, scores over
+        // 0.5 whichever detector put it there: score and attack agree.
+        let score = if attack.is_some() {
+            score.max(ATTACK_SCORE_FLOOR)
+        } else {
+            score
+        };
         Verdict {
             id,
             api: self.name.clone(),

@@ -141,6 +141,13 @@ fn a_scanner_is_flagged_and_its_records_carry_the_attack() {
         .collect();
     let marked = scan_verdicts.iter().filter(|v| v.attack.is_some()).count();
     assert!(
+        verdicts
+            .iter()
+            .filter(|v| v.attack.is_some())
+            .all(|v| v.score > 0.5),
+        "an attack verdict always scores over 0.5"
+    );
+    assert!(
         marked * 2 >= scan_verdicts.len(),
         "{marked} of {} scanner records marked",
         scan_verdicts.len()
