@@ -335,3 +335,36 @@ fn records_scores_and_settings_survive_a_restart() {
     assert!(!ids.contains(&more[0]));
     assert_eq!(server.stop().code(), Some(0));
 }
+
+#[test]
+fn large_ndjson_bodies_stream_past_the_body_limit_with_global_line_numbers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), "");
+    let server = Server::start(&dir.path().join("data"), &config);
+    // ~5 MB of NDJSON: over `max_body_bytes` (4 MB), taken in slices as it streams.
+    let mut body = String::new();
+    let n = 20_000;
+    for i in 0..n {
+        if i == 15_000 {
+            body.push_str("{\"ts\": 1, \"method\": \"GET\"}\n");
+        }
+        body.push_str(&rec(&format!("s{i}"), 1_790_000_000_000 + i, "/v1/items/1").to_string());
+        body.push('\n');
+    }
+    assert!(body.len() > 4_000_000);
+    let (status, v) = post(
+        &server,
+        "",
+        "application/x-ndjson",
+        body.into_bytes(),
+        false,
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["accepted"], n);
+    assert_eq!(v["rejected"], 1);
+    assert_eq!(
+        v["errors"][0]["line"], 15_001,
+        "line numbers count from the start of the body"
+    );
+    assert_eq!(get(&server, "/v1/records/s19999", READ_KEY).0, 200);
+}

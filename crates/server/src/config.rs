@@ -56,6 +56,9 @@ pub struct KeyConfig {
 pub struct Limits {
     /// Largest request body accepted, after gzip decoding too (413 above).
     pub max_body_bytes: usize,
+    /// Line-based bodies (NDJSON, log presets) without Content-Encoding are
+    /// streamed in slices with bounded memory, up to this many bytes.
+    pub max_stream_bytes: u64,
     /// Requests taking longer get 408 (the alert stream excepted).
     pub request_timeout_secs: u64,
     /// Sustained records per second per ingest key (429 above); 0 = no limit.
@@ -68,6 +71,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_body_bytes: 16 * 1024 * 1024,
+            max_stream_bytes: 1 << 30,
             request_timeout_secs: 30,
             ingest_records_per_sec: 500_000.0,
             ingest_burst_records: 1_000_000.0,

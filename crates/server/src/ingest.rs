@@ -31,14 +31,24 @@ pub struct LineError {
     pub reason: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Default, Serialize)]
 pub struct IngestAnswer {
     pub accepted: usize,
     pub rejected: usize,
+    /// The first [`MAX_ERRORS_LISTED`] rejected lines (`rejected` counts them all).
     pub errors: Vec<LineError>,
-    /// Request ids of the accepted records, in input order (assigned when absent).
+    /// Request ids of the accepted records, in input order (assigned when
+    /// absent); the first [`MAX_IDS_LISTED`] of them.
     pub ids: Vec<String>,
+    /// Set when `ids` was cut at [`MAX_IDS_LISTED`].
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ids_truncated: bool,
 }
+
+/// Streamed line-based bodies are parsed and stored in slices of about this size.
+const SLICE_BYTES: usize = 1 << 20;
+pub const MAX_ERRORS_LISTED: usize = 1000;
+pub const MAX_IDS_LISTED: usize = 100_000;
 
 pub async fn ingest(
     Authed(caller, _): Authed<IngestRole>,
@@ -52,68 +62,155 @@ pub async fn ingest(
     }
     let started = Instant::now();
     let limit = state.config.limits.max_body_bytes;
-    let raw = read_body(body, &headers, limit).await?;
-    metrics::counter!("apiwarden_ingest_bytes_total").increment(raw.len() as u64);
-    let gzip = headers
+    let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().to_ascii_lowercase());
+        .map(|v| v.trim().to_ascii_lowercase())
+        .filter(|v| v != "identity");
     let format = choose_format(params.format.as_deref(), &headers)?;
-
-    let parse_state = state.clone();
-    let (entries, errors) = tokio::task::spawn_blocking(move || {
-        let bytes = match gzip.as_deref() {
-            None | Some("identity") => raw,
-            Some("gzip") | Some("x-gzip") => gunzip(&raw, limit)?,
-            Some(other) => {
-                return Err(ApiError::BadRequest(format!(
-                    "unsupported Content-Encoding `{other}` (use gzip)"
-                )))
-            }
-        };
+    let mut answer = IngestAnswer::default();
+    if encoding.is_none() && format.is_line_based() {
+        ingest_stream(&state, &caller.name, body, &headers, format, &mut answer).await?;
+    } else {
+        let raw = read_body(body, &headers, limit).await?;
+        metrics::counter!("apiwarden_ingest_bytes_total").increment(raw.len() as u64);
+        let bytes = tokio::task::spawn_blocking(move || match encoding.as_deref() {
+            None => Ok(raw),
+            Some("gzip") | Some("x-gzip") => gunzip(&raw, limit),
+            Some(other) => Err(ApiError::BadRequest(format!(
+                "unsupported Content-Encoding `{other}` (use gzip)"
+            ))),
+        })
+        .await
+        .map_err(ApiError::internal)??;
         let format = sniff(format, &bytes);
-        let parsed = apiwarden_record::parse_bytes(&bytes, format, &parse_state.fingerprinter);
-        Ok(prepare(&parse_state, parsed))
-    })
-    .await
-    .map_err(ApiError::internal)??;
-
-    metrics::counter!("apiwarden_ingest_rejected_total").increment(errors.len() as u64);
-    if let Err(retry_after_secs) = state.rate.take(&caller.name, entries.len()) {
-        metrics::counter!("apiwarden_ingest_throttled_total").increment(1);
-        return Err(ApiError::TooManyRequests { retry_after_secs });
-    }
-    let ids: Vec<String> = entries.iter().filter_map(|e| e.record.id.clone()).collect();
-    let accepted = entries.len();
-    if accepted > 0 {
-        let (tx, rx) = oneshot::channel();
-        let batch = WriteBatch {
-            records: entries.clone(),
-            ..WriteBatch::default()
-        };
-        state.store.submit(
-            batch,
-            Some(Box::new(move |res| {
-                let _ = tx.send(res);
-            })),
-        )?;
-        rx.await
-            .map_err(|_| ApiError::Unavailable("store writer stopped".into()))??;
-        metrics::counter!("apiwarden_ingest_records_total").increment(accepted as u64);
-        state
-            .shards
-            .score(entries)
-            .await
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        ingest_slice(&state, &caller.name, bytes, format, 0, &mut answer).await?;
     }
     metrics::histogram!("apiwarden_ingest_duration_seconds")
         .record(started.elapsed().as_secs_f64());
-    Ok(Json(IngestAnswer {
-        accepted,
-        rejected: errors.len(),
-        errors,
-        ids,
-    }))
+    Ok(Json(answer))
+}
+
+/// Line-based bodies are taken in slices of whole lines as they arrive, each
+/// made durable before the next is read: memory stays bounded by the slice
+/// size whatever the body size (up to `limits.max_stream_bytes`).
+async fn ingest_stream(
+    state: &AppState,
+    caller: &str,
+    body: Body,
+    headers: &HeaderMap,
+    format: InputFormat,
+    answer: &mut IngestAnswer,
+) -> Result<(), ApiError> {
+    let limit = state.config.limits.max_stream_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::PayloadTooLarge(limit as usize));
+    }
+    let mut total = 0u64;
+    let mut lines_done = 0usize;
+    let mut buf: Vec<u8> = Vec::with_capacity(SLICE_BYTES + 64 * 1024);
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("cannot read body: {e}")))?;
+        total += chunk.len() as u64;
+        if total > limit {
+            return Err(ApiError::PayloadTooLarge(limit as usize));
+        }
+        metrics::counter!("apiwarden_ingest_bytes_total").increment(chunk.len() as u64);
+        buf.extend_from_slice(&chunk);
+        if buf.len() >= SLICE_BYTES {
+            if let Some(last_nl) = buf.iter().rposition(|&b| b == b'\n') {
+                let rest = buf.split_off(last_nl + 1);
+                let slice = std::mem::replace(&mut buf, rest);
+                let lines = slice.iter().filter(|&&b| b == b'\n').count();
+                ingest_slice(state, caller, slice, format, lines_done, answer).await?;
+                lines_done += lines;
+            } else if buf.len() > apiwarden_record::MAX_RECORD_BYTES * 2 {
+                return Err(ApiError::BadRequest(format!(
+                    "line {} is over the {}-byte record limit",
+                    lines_done + 1,
+                    apiwarden_record::MAX_RECORD_BYTES
+                )));
+            }
+        }
+    }
+    if !buf.is_empty() {
+        ingest_slice(state, caller, buf, format, lines_done, answer).await?;
+    }
+    Ok(())
+}
+
+/// Parse, make durable, hand to the shards, and add to the answer.
+async fn ingest_slice(
+    state: &AppState,
+    caller: &str,
+    bytes: Vec<u8>,
+    format: InputFormat,
+    line_offset: usize,
+    answer: &mut IngestAnswer,
+) -> Result<(), ApiError> {
+    let parse_state = state.clone();
+    let (entries, errors) = tokio::task::spawn_blocking(move || {
+        let parsed = apiwarden_record::parse_bytes(&bytes, format, &parse_state.fingerprinter);
+        prepare(&parse_state, parsed, line_offset)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    metrics::counter!("apiwarden_ingest_rejected_total").increment(errors.len() as u64);
+    answer.rejected += errors.len();
+    let room = MAX_ERRORS_LISTED.saturating_sub(answer.errors.len());
+    answer.errors.extend(errors.into_iter().take(room));
+    loop {
+        match state.rate.take(caller, entries.len()) {
+            Ok(()) => break,
+            // Mid-stream, earlier slices are already stored: slow the sender down instead of failing.
+            Err(wait) if answer.accepted > 0 => {
+                tokio::time::sleep(std::time::Duration::from_secs(wait.min(5))).await;
+            }
+            Err(retry_after_secs) => {
+                metrics::counter!("apiwarden_ingest_throttled_total").increment(1);
+                return Err(ApiError::TooManyRequests { retry_after_secs });
+            }
+        }
+    }
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let accepted = entries.len();
+    let (tx, rx) = oneshot::channel();
+    let batch = WriteBatch {
+        records: entries.clone(),
+        ..WriteBatch::default()
+    };
+    state.store.submit(
+        batch,
+        Some(Box::new(move |res| {
+            let _ = tx.send(res);
+        })),
+    )?;
+    rx.await
+        .map_err(|_| ApiError::Unavailable("store writer stopped".into()))??;
+    metrics::counter!("apiwarden_ingest_records_total").increment(accepted as u64);
+    answer.accepted += accepted;
+    let room = MAX_IDS_LISTED.saturating_sub(answer.ids.len());
+    if room < accepted {
+        answer.ids_truncated = true;
+    }
+    answer.ids.extend(
+        entries
+            .iter()
+            .filter_map(|e| e.record.id.clone())
+            .take(room),
+    );
+    state
+        .shards
+        .score(entries)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))
 }
 
 /// The body, refused with 413 as soon as it passes `limit`.
@@ -187,6 +284,7 @@ fn sniff(format: InputFormat, bytes: &[u8]) -> InputFormat {
 fn prepare(
     state: &AppState,
     parsed: Vec<Result<AccessRecord, RecordError>>,
+    line_offset: usize,
 ) -> (Vec<RecordEntry>, Vec<LineError>) {
     let mut entries = Vec::with_capacity(parsed.len());
     let mut errors = Vec::new();
@@ -195,8 +293,9 @@ fn prepare(
             Ok(mut record) => {
                 if let Some(api) = &record.api {
                     if api.len() > MAX_API_NAME || api.chars().any(char::is_control) {
+                        // The record's position among the parsed ones: its line unless the body has blank lines.
                         errors.push(LineError {
-                            line: index + 1,
+                            line: line_offset + index + 1,
                             field: Some("api".into()),
                             reason: format!(
                                 "API names are at most {MAX_API_NAME} bytes without control characters"
@@ -212,7 +311,7 @@ fn prepare(
                 entries.push(RecordEntry { api, record });
             }
             Err(e) => errors.push(LineError {
-                line: e.line,
+                line: line_offset + e.line,
                 field: e.field,
                 reason: e.reason,
             }),
