@@ -125,17 +125,16 @@ impl BehaviorTracker {
                 continue;
             };
             let judged = judge(kind, kind_model, limits, w, &features, &facts, &self.cfg);
-            // An API-wide window speaks only through the records that feed its anomaly.
-            let flagged = judged.is_some() && (kind != EntityKind::Api || facts.failed_login);
-            let score = match (&judged, flagged) {
-                (Some(j), true) => j.score,
+            // Every window, the API-wide one included, speaks only through the records that
+            // do what its evidence says.
+            let attack = judged.as_ref().and_then(|j| attack_of(&j.exceeded));
+            let attack = attack.filter(|a| contributes(*a, &facts, w.walked));
+            let score = match (&judged, attack) {
+                (Some(j), Some(_)) => j.score,
                 _ => w.cache_score().min(UNFLAGGED_CAP),
             };
             outcome.score = outcome.score.max(score);
-            if let (Some(mut j), true) = (judged, flagged) {
-                let Some(attack) = attack_of(&j.exceeded) else {
-                    continue;
-                };
+            if let (Some(mut j), Some(attack)) = (judged, attack) {
                 let best = j.exceeded.iter().map(|e| e.ratio).fold(0.0, f64::max);
                 let severity = severity_of(best, j.exceeded.len());
                 outcome.flagged.push(EntityVerdict {
@@ -151,7 +150,9 @@ impl BehaviorTracker {
                 });
             }
         }
-        outcome.flagged = one_verdict_per_attack(outcome.flagged);
+        let has_credential =
+            obs.rec.user.is_some() || obs.rec.api_key.is_some() || obs.rec.token.is_some();
+        outcome.flagged = one_verdict_per_attack(outcome.flagged, has_credential);
         outcome
     }
 
@@ -205,35 +206,38 @@ impl BehaviorTracker {
     }
 }
 
-/// A client IP is where a credential was used from, not who: when a record's credential
-/// shows an attack, the IP's verdict for the same attack is dropped (one alert, on the
-/// stolen token, not a second on the IP it came from). Stuffing is the opposite: the IP
-/// acts, its `user` is only a name being tried.
-fn one_verdict_per_attack(verdicts: Vec<EntityVerdict>) -> Vec<EntityVerdict> {
-    if verdicts.len() <= 1 {
-        return verdicts;
-    }
-    let shown_by = |kind_matches: fn(EntityKind) -> bool, attack: AttackType| {
-        verdicts
-            .iter()
-            .any(|v| v.attack == attack && kind_matches(v.entity.kind))
-    };
-    let keep: Vec<bool> = verdicts
+/// A client IP is where a credential was used from, not who: on a record that carries a
+/// credential, the credential answers for what the record shows and the IP's verdict is
+/// dropped (one alert on the stolen token, not a second on the IP, and no IP alert made
+/// only of its owner's own requests). Stuffing is the opposite: the IP acts, its `user`
+/// is only a name being tried.
+fn one_verdict_per_attack(
+    verdicts: Vec<EntityVerdict>,
+    has_credential: bool,
+) -> Vec<EntityVerdict> {
+    let ip_stuffing = verdicts
         .iter()
-        .map(|v| match (v.entity.kind, v.attack) {
-            (EntityKind::User, AttackType::CredentialStuffing) => {
-                !shown_by(|k| k == EntityKind::Ip, v.attack)
-            }
-            (EntityKind::Ip, AttackType::CredentialStuffing) => true,
-            (EntityKind::Ip, attack) => !shown_by(is_credential, attack),
-            _ => true,
-        })
-        .collect();
+        .any(|v| v.entity.kind == EntityKind::Ip && v.attack == AttackType::CredentialStuffing);
     verdicts
         .into_iter()
-        .zip(keep)
-        .filter_map(|(v, k)| k.then_some(v))
+        .filter(|v| match (v.entity.kind, v.attack) {
+            (EntityKind::User, AttackType::CredentialStuffing) => !ip_stuffing,
+            (EntityKind::Ip, AttackType::CredentialStuffing) => true,
+            (EntityKind::Ip, _) => !has_credential,
+            _ => true,
+        })
         .collect()
+}
+
+/// Whether this record itself does what the evidence says: long windows remember an
+/// attack for hours, and the entity's later innocent requests must not re-open it.
+fn contributes(attack: AttackType, facts: &RecordFacts, walked: bool) -> bool {
+    match attack {
+        AttackType::CredentialStuffing => facts.failed_login,
+        AttackType::Enumeration => facts.denied || facts.not_found || walked,
+        AttackType::Probing => facts.unknown_endpoint || facts.not_found || facts.odd_method,
+        _ => true,
+    }
 }
 
 fn key_value(key: EntityKey<'_>) -> String {

@@ -194,6 +194,8 @@ pub struct EntityWindow {
     gap_mean_s: f32,
     gap_sq_mean_s: f32,
     pub(crate) cache: ScoreCache,
+    /// The last record stepped a sequential id walk.
+    pub(crate) walked: bool,
 }
 
 fn epoch(ts_ms: i64, len_ms: i64) -> u32 {
@@ -234,6 +236,7 @@ impl EntityWindow {
             gap_mean_s: 0.0,
             gap_sq_mean_s: 0.0,
             cache: ScoreCache::default(),
+            walked: false,
         }
     }
 
@@ -313,10 +316,12 @@ impl EntityWindow {
                 self.failed_users.insert(u);
             }
         }
+        let mut walked = false;
         if let Some(n) = f.object_number {
             if let Some(prev) = self.last_object {
                 let step = n.abs_diff(prev);
-                if (1..=3).contains(&step) {
+                walked = (1..=3).contains(&step);
+                if walked {
                     self.mid[M_WALK] += 1.0;
                     self.slow[S_WALK] += 1.0;
                 }
@@ -356,6 +361,7 @@ impl EntityWindow {
                 self.last_geo_ms = now;
             }
         }
+        self.walked = walked;
         self.requests = self.requests.saturating_add(1);
         self.last_seen_ms = now;
     }
