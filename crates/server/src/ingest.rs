@@ -206,11 +206,13 @@ async fn ingest_slice(
             .filter_map(|e| e.record.id.clone())
             .take(room),
     );
-    state
-        .shards
-        .score(entries)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))
+    // The records are durable and acknowledged whatever happens to scoring:
+    // failing the request now would only make the sender store them twice.
+    if let Err(e) = state.shards.score(entries).await {
+        metrics::counter!("apiwarden_scoring_dropped_records_total").increment(accepted as u64);
+        tracing::error!(error = %e, records = accepted, "stored records not scored");
+    }
+    Ok(())
 }
 
 /// The body, refused with 413 as soon as it passes `limit`.

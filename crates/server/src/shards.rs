@@ -207,7 +207,18 @@ fn run(
     let mut published: HashMap<String, Severity> = HashMap::new();
     while let Some(msg) = rx.blocking_recv() {
         match msg {
-            ShardMsg::Score(batch) => score_batch(&mut engine, batch, &out, &mut published),
+            ShardMsg::Score(batch) => {
+                let scored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    score_batch(&mut engine, batch, &out, &mut published)
+                }));
+                if scored.is_err() {
+                    // A bug in a detector must not take live scoring down for
+                    // good: start this shard's engine over on the same models.
+                    tracing::error!("scoring panicked; restarting this shard's engine");
+                    metrics::counter!("apiwarden_scoring_panics_total").increment(1);
+                    engine = Engine::new(Arc::clone(engine.models()), cfg.clone());
+                }
+            }
             ShardMsg::Entity {
                 api,
                 kind,
@@ -251,13 +262,23 @@ fn score_batch(
     let mut touched: Vec<Alert> = Vec::new();
     let mut touched_index: HashMap<String, usize> = HashMap::new();
     let mut latest = i64::MIN;
+    let mut size_histograms: HashMap<&str, (metrics::Histogram, metrics::Histogram)> =
+        HashMap::new();
     for entry in &batch {
         let rec = &entry.record;
-        let label = out.api_labels.label(&entry.api);
-        metrics::histogram!("apiwarden_request_size_bytes", "api" => label.clone())
-            .record(rec.request_bytes as f64);
-        metrics::histogram!("apiwarden_response_size_bytes", "api" => label)
-            .record(rec.response_bytes as f64);
+        // Histogram handles once per API and batch, not a registry lookup per record.
+        let (req_size, resp_size) =
+            size_histograms
+                .entry(entry.api.as_str())
+                .or_insert_with(|| {
+                    let label = out.api_labels.label(&entry.api);
+                    (
+                        metrics::histogram!("apiwarden_request_size_bytes", "api" => label.clone()),
+                        metrics::histogram!("apiwarden_response_size_bytes", "api" => label),
+                    )
+                });
+        req_size.record(rec.request_bytes as f64);
+        resp_size.record(rec.response_bytes as f64);
         let verdict = engine.process(rec);
         latest = latest.max(verdict.ts_ms);
         let mut attack = verdict.attack;
