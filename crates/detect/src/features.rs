@@ -99,8 +99,8 @@ pub struct EndpointBaseline {
     pub method_rarity: f64,
     /// -ln P(endpoint | API).
     pub endpoint_rarity: f64,
-    /// Largest robust z (upwards) of latency, request bytes and response
-    /// bytes seen in training (the extremeness detector's reference).
+    /// High quantile (0.99) of the robust z (upwards) of latency, request
+    /// bytes and response bytes in training (the extremeness reference).
     #[serde(default)]
     pub max_z: [f64; 3],
 }

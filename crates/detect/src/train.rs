@@ -10,7 +10,7 @@
 //! baselines are robust statistics and are kept).
 
 use crate::bundle::ModelBundle;
-use crate::calibrate::ThresholdRule;
+use crate::calibrate::{quantile, ThresholdRule};
 use crate::discovery::{api_name, endpoint_name, CatalogBuilder, UNKNOWN_TEMPLATE};
 use crate::envelope::FORMAT_VERSION;
 use crate::features::{
@@ -31,6 +31,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use thiserror::Error;
+
+/// Quantile of an endpoint's training z-scores that extremeness is measured against.
+const EXTREME_REFERENCE_QUANTILE: f64 = 0.99;
 
 /// Training parameters. `Default` is the shipped configuration.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -267,17 +270,30 @@ fn endpoint_map(recs: &[AccessRecord], cfg: &TrainConfig) -> EndpointMap {
         .enumerate()
         .map(|(i, e)| (e.name.clone(), i))
         .collect();
+    // The extremeness reference: a high quantile of each endpoint's z-scores,
+    // not the maximum, so a few absurd records in training do not excuse
+    // their kind forever (they are then over threshold and excluded).
+    let mut zs: Vec<[Vec<f64>; 3]> = vec![Default::default(); endpoints.len()];
     for r in recs {
         let t = catalog.template(&r.path);
         let name = endpoint_name(&r.method, &t.template);
         let i = by_name
             .get(&name)
             .or_else(|| by_name.get(&endpoint_name(&r.method, UNKNOWN_TEMPLATE)));
-        if let Some(ep) = i.and_then(|&i| endpoints.get_mut(i)) {
+        if let Some((&i, ep)) = i.and_then(|i| Some((i, endpoints.get(*i)?))) {
             let f = request_features(r, ep, true);
-            for (m, z) in ep.max_z.iter_mut().zip(&f[..3]) {
-                *m = m.max(*z);
+            if let Some(slot) = zs.get_mut(i) {
+                for (v, z) in slot.iter_mut().zip(&f[..3]) {
+                    v.push(*z);
+                }
             }
+        }
+    }
+    for (ep, slot) in endpoints.iter_mut().zip(&zs) {
+        for (m, v) in ep.max_z.iter_mut().zip(slot) {
+            *m = quantile(v, EXTREME_REFERENCE_QUANTILE)
+                .unwrap_or(0.0)
+                .max(0.0);
         }
     }
     let index = endpoints

@@ -305,3 +305,47 @@ fn entity_snapshots_are_available_per_api() {
     assert!(engine.entity("nope", EntityKind::Ip, "1.2.3.4").is_none());
     assert!(engine.active_entities() > 0);
 }
+
+#[test]
+fn traffic_that_alerts_is_not_learned_as_normal() {
+    let us = users(60);
+    let absurd = |id: &str, ts: i64| {
+        let mut r = base(
+            id.into(),
+            ts,
+            None,
+            Some("shop.example.com"),
+            "POST",
+            "/v1/cart".into(),
+        );
+        r.latency_ms = 60_000.0;
+        r.request_bytes = 9_000_000;
+        r.client_ip = "81.10.0.1".parse().unwrap();
+        r
+    };
+    let train = merge(
+        benign(1, &us, T0, 3, "tr"),
+        (0..3)
+            .map(|i| absurd(&format!("bad-{i}"), T0 + DAY_MS + i * 3_600_000))
+            .collect(),
+    );
+    let mut trainer = Trainer::new(TrainConfig::default());
+    for r in &train {
+        trainer.observe(r);
+    }
+    let bundle = Arc::new(trainer.finish().unwrap());
+    assert!(
+        bundle.excluded_records >= 3,
+        "the absurd requests in training are left out: {} excluded",
+        bundle.excluded_records
+    );
+    // ... and the same request in test is still an alert.
+    let f = fixture();
+    let recs = merge(
+        f.test_benign.clone(),
+        vec![absurd("bad-test", T0 + 3 * DAY_MS + 3_600_000)],
+    );
+    let (verdicts, _) = run(&bundle, &recs);
+    let v = verdicts.iter().find(|v| v.id == "bad-test").unwrap();
+    assert!(v.score > 0.5 && v.attack.is_some(), "{v:?}");
+}
