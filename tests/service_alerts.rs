@@ -130,8 +130,10 @@ fn attack_traffic_raises_alerts_on_the_stream_and_survives_restart() {
         .expect("blocklist json");
     assert!(blocklist["entities"].is_array(), "{blocklist}");
 
-    // Behavior of an entity of some alert (not the API-wide one).
-    if let Some(a) = alerts.iter().find(|a| a["entity"]["kind"] != "api") {
+    // Behavior of the entities behind the alerts (not the API-wide one): at
+    // least one still has live windows (idle entities may have been evicted).
+    let mut found = 0;
+    for a in alerts.iter().filter(|a| a["entity"]["kind"] != "api") {
         let kind = a["entity"]["kind"].as_str().expect("kind");
         let value = a["entity"]["value"].as_str().expect("value");
         let api = a["api"].as_str().expect("api");
@@ -140,10 +142,18 @@ fn attack_traffic_raises_alerts_on_the_stream_and_survives_restart() {
             .bearer_auth(READ_KEY)
             .send()
             .expect("entity");
-        assert_eq!(r.status(), 200, "entity {kind} {value}");
-        let e: Value = r.json().expect("entity json");
-        assert!(e["apis"][0]["features"].is_object(), "{e}");
+        match r.status().as_u16() {
+            200 => {
+                let e: Value = r.json().expect("entity json");
+                assert!(e["apis"][0]["features"].is_object(), "{e}");
+                assert_eq!(e["entity"]["value"], value);
+                found += 1;
+            }
+            404 => {}
+            other => panic!("entity {kind} {value}: HTTP {other}"),
+        }
     }
+    assert!(found > 0, "no alerted entity has behavior state");
     let secrets_in_alerts = listed.to_string();
     assert!(
         !secrets_in_alerts.contains("pk_live_"),
