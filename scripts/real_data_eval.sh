@@ -22,11 +22,11 @@ fi
 for f in fur_api/test.csv.gz scanner_access_logs/acunetix.txt.gz api_access_behaviour/supervised_dataset_v1.csv.gz; do
   [[ -f "$data/$f" ]] || { echo "missing $data/$f (set APIWARDEN_DATASETS)" >&2; exit 2; }
 done
+command -v python3 >/dev/null || { echo "python3 is needed for the converters" >&2; exit 2; }
 mkdir -p "$out"
 
-# train/score print a warning per rejected line; keep them in a log and show the counts.
-quiet() { local log=$1; shift; "$@" 2>"$log" | grep -v '^warning' || true; grep -v '^warning' "$log" || true; }
-
+# train and score write one warning per rejected line: those go to *.log beside the outputs.
+# (Their stdout goes to files too: a closed pipe would make them exit with an error.)
 echo "== FUR-API: convert, then two splits (held-out first half / transductive) and discovered APIs"
 for variant in fur fur_discovered; do
   dir=$out/$variant
@@ -41,8 +41,9 @@ for variant in fur fur_discovered; do
     [[ $split == all ]] && train=$dir/train_all_normal.ndjson
     "$bin" train --input "$train" --out "$dir/models_$split" --seed "$seed" 2>"$dir/train_$split.log" >/dev/null
     "$bin" score --models "$dir/models_$split" --input "$dir/records.ndjson" \
-      --out "$dir/scores_$split.ndjson" --alerts "$dir/alerts_$split.ndjson" 2>"$dir/score_$split.log" \
-      | head -1
+      --out "$dir/scores_$split.ndjson" --alerts "$dir/alerts_$split.ndjson" \
+      >"$dir/score_$split.txt" 2>"$dir/score_$split.log"
+    head -n 1 "$dir/score_$split.txt"
     "$bin" eval --labels "$dir/labels.ndjson" --scores "$dir/scores_$split.ndjson" \
       --alerts "$dir/alerts_$split.ndjson" --json "$dir/eval_$split.json" >"$dir/eval_$split.txt"
   done
@@ -50,7 +51,8 @@ done
 
 echo "== scanner access logs: simulate benign traffic (seed $seed, scale $scale), train, mix, score"
 sim=$out/sim
-"$bin" simulate --out "$sim" --seed "$seed" --scale "$scale" | head -2
+"$bin" simulate --out "$sim" --seed "$seed" --scale "$scale" >"$out/simulate.txt"
+head -n 2 "$out/simulate.txt"
 "$bin" train --input "$sim/train.ndjson" --out "$sim/models" --seed "$seed" >/dev/null
 for run in scan:1 scan_sparse:25 scan_sparser:200; do
   dir=$out/${run%%:*}
@@ -58,7 +60,8 @@ for run in scan:1 scan_sparse:25 scan_sparser:200; do
   python3 $conv/scanners.py --keep-every "${run##*:}" "$sim" "$dir" shop.example.com \
     "$data"/scanner_access_logs/{acunetix,netsparker,w3af}.txt.gz
   "$bin" score --models "$sim/models" --input "$dir/test.ndjson" --out "$dir/scores.ndjson" \
-    --alerts "$dir/alerts.ndjson" 2>"$dir/score.log" | head -1
+    --alerts "$dir/alerts.ndjson" >"$dir/score.txt" 2>"$dir/score.log"
+  head -n 1 "$dir/score.txt"
   "$bin" eval --labels "$dir/labels.ndjson" --scores "$dir/scores.ndjson" \
     --alerts "$dir/alerts.ndjson" --json "$dir/eval.json" >"$dir/eval.txt"
 done

@@ -161,7 +161,7 @@ def fur_run(run_dir, split, rows_csv, summary, title, show_references=False):
         ids = alert.get("request_ids", [])
         hits = sum(label_of.get(i) not in (None, "benign") for i in ids)
         print(f"alert {alert['attack']} ({alert['severity']}) on {alert['entity']['kind']} "
-              f"{alert['entity']['value']}: score {alert['score']:.3f} >= {alert['threshold']:.3f}, "
+              f"{alert['entity']['value']}: score {alert['score']:.3f} (threshold {alert['threshold']:.3f}), "
               f"requests {','.join(ids[:3])} ({hits}/{len(ids)} labelled anomalous); "
               f"evidence: {evidence_text(alert)}")
 
