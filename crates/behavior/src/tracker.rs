@@ -128,7 +128,14 @@ impl BehaviorTracker {
             // Every window, the API-wide one included, speaks only through the records that
             // do what its evidence says.
             let attack = judged.as_ref().and_then(|j| attack_of(&j.exceeded));
-            let attack = attack.filter(|a| contributes(*a, &facts, w.walked));
+            let hot_endpoint = endpoint_is_hot(kind_model, w, &facts);
+            let attack = attack.filter(|a| {
+                judged.as_ref().is_some_and(|j| {
+                    j.exceeded
+                        .iter()
+                        .any(|e| e.attack == *a && feeds(e.feature, &facts, w.walked, hot_endpoint))
+                })
+            });
             let score = match (&judged, attack) {
                 (Some(j), Some(_)) => j.score,
                 _ => w.cache_score().min(UNFLAGGED_CAP),
@@ -229,13 +236,36 @@ fn one_verdict_per_attack(
         .collect()
 }
 
-/// Whether this record itself does what the evidence says: long windows remember an
-/// attack for hours, and the entity's later innocent requests must not re-open it.
-fn contributes(attack: AttackType, facts: &RecordFacts, walked: bool) -> bool {
-    match attack {
-        AttackType::CredentialStuffing => facts.failed_login,
-        AttackType::Enumeration => facts.denied || facts.not_found || walked,
-        AttackType::Probing => facts.unknown_endpoint || facts.not_found || facts.odd_method,
+/// Whether the record's endpoint is busier for this entity than it ever was in training
+/// (always, for an entity without its own baseline): the endpoint carrying the excess.
+fn endpoint_is_hot(model: Option<&KindModel>, w: &EntityWindow, facts: &RecordFacts) -> bool {
+    match own_baseline(model, w) {
+        Some(b) => {
+            let own_max = b
+                .endpoint_maxima
+                .get(facts.endpoint_bucket())
+                .copied()
+                .unwrap_or(0.0);
+            w.endpoint_rate(facts) > f64::from(own_max)
+        }
+        None => true,
+    }
+}
+
+/// Whether this record itself feeds the feature: long windows remember an attack for
+/// hours, and the entity's later innocent requests must not re-open it.
+fn feeds(feature: Feature, facts: &RecordFacts, walked: bool, hot_endpoint: bool) -> bool {
+    match feature {
+        Feature::Denied10m | Feature::Denied2h => facts.denied,
+        Feature::NotFound10m => facts.not_found,
+        Feature::DistinctObjects10m => facts.object_hash.is_some(),
+        Feature::IdWalk10m | Feature::IdWalk2h => walked,
+        Feature::ResponseBytes10m | Feature::ResponseBytes2h => hot_endpoint,
+        Feature::FailedUsernames10m | Feature::FailedLogins10m | Feature::FailedLogins2h => {
+            facts.failed_login
+        }
+        Feature::UnknownEndpoints10m | Feature::UnknownEndpoints2h => facts.unknown_endpoint,
+        Feature::OddMethods10m => facts.odd_method,
         _ => true,
     }
 }
