@@ -140,7 +140,8 @@ impl BehaviorTracker {
                 (Some(j), Some(_)) => j.score,
                 _ => w.cache_score().min(UNFLAGGED_CAP),
             };
-            outcome.score = outcome.score.max(score);
+            // Until the verdicts are final, only what no verdict needs counts.
+            outcome.score = outcome.score.max(score.min(UNFLAGGED_CAP));
             if let (Some(mut j), Some(attack)) = (judged, attack) {
                 let best = j.exceeded.iter().map(|e| e.ratio).fold(0.0, f64::max);
                 let severity = severity_of(best, j.exceeded.len());
@@ -160,6 +161,11 @@ impl BehaviorTracker {
         let has_credential =
             obs.rec.user.is_some() || obs.rec.api_key.is_some() || obs.rec.token.is_some();
         outcome.flagged = one_verdict_per_attack(outcome.flagged, has_credential);
+        outcome.score = outcome
+            .flagged
+            .iter()
+            .map(|v| v.score)
+            .fold(outcome.score, f64::max);
         outcome
     }
 
