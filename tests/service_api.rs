@@ -368,3 +368,53 @@ fn large_ndjson_bodies_stream_past_the_body_limit_with_global_line_numbers() {
     );
     assert_eq!(get(&server, "/v1/records/s19999", READ_KEY).0, 200);
 }
+
+#[test]
+fn ingest_over_the_per_key_rate_gets_429_with_retry_after() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("limited.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[keys]]\nname = \"gw\"\nkey = \"{INGEST_KEY}\"\nroles = [\"ingest\"]\n\n\
+             [limits]\ningest_records_per_sec = 1.0\ningest_burst_records = 30.0\n"
+        ),
+    )
+    .expect("config");
+    let server = Server::start(&dir.path().join("data"), &config);
+    let batch = |from: i64| -> Vec<u8> {
+        (from..from + 20)
+            .map(|i| {
+                format!(
+                    "{}\n",
+                    rec(&format!("q{i}"), 1_790_000_000_000 + i, "/v1/items/1")
+                )
+            })
+            .collect::<String>()
+            .into_bytes()
+    };
+    let (status, v) = post(&server, "", "application/x-ndjson", batch(0), false);
+    assert_eq!(status, 200, "{v}");
+    let resp = client()
+        .post(server.url("/v1/records"))
+        .bearer_auth(INGEST_KEY)
+        .header("content-type", "application/x-ndjson")
+        .body(batch(20))
+        .send()
+        .expect("ingest");
+    assert_eq!(resp.status(), 429);
+    let retry: u64 = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After header");
+    assert!(retry >= 1);
+    let v: Value = resp.json().expect("json error body");
+    assert!(
+        v["error"].as_str().is_some_and(|e| e.contains("rate")),
+        "{v}"
+    );
+    // Nothing of the refused batch was stored.
+    assert_eq!(get(&server, "/v1/records/q20", ADMIN_KEY).0, 404);
+}
