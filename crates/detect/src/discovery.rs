@@ -27,9 +27,18 @@ const MAX_LITERAL_SEGMENT: usize = 48;
 /// `api.acme.io` → `acme`); with no usable host, the first path segment;
 /// else `"default"`. Pure and stateless: the service routes by it.
 pub fn api_name(rec: &AccessRecord) -> String {
+    api_name_cow(rec).into_owned()
+}
+
+/// [`api_name`] without allocating when the record names its API.
+pub fn api_name_cow(rec: &AccessRecord) -> std::borrow::Cow<'_, str> {
     if let Some(api) = rec.api.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
-        return api.to_string();
+        return std::borrow::Cow::Borrowed(api);
     }
+    std::borrow::Cow::Owned(derived_api_name(rec))
+}
+
+fn derived_api_name(rec: &AccessRecord) -> String {
     if let Some(name) = rec.host.as_deref().and_then(api_from_host) {
         return name;
     }

@@ -5,7 +5,7 @@
 
 use crate::alerts::{severity_of_calibrated, AlertBook, Flag};
 use crate::bundle::ModelBundle;
-use crate::discovery::api_name;
+use crate::discovery::api_name_cow;
 use crate::features::request_evidence;
 use crate::model::{stable_hash64, ApiModel, PopulationModel, RequestDetector, Resolver};
 use crate::train::entities_of;
@@ -212,9 +212,17 @@ impl Engine {
     /// Scores one record. Its `id` should be set by the caller (the CLI uses
     /// `line-N`); without one the engine names it `<api>-<n>`.
     pub fn process(&mut self, rec: &AccessRecord) -> Verdict {
-        let api = api_name(rec);
+        let api = api_name_cow(rec);
         let mut seq = self.next_alert_seq;
-        let verdict = self.state(api).process(rec, &mut seq);
+        let state = if self.apis.contains_key(api.as_ref()) {
+            self.apis.get_mut(api.as_ref())
+        } else {
+            None
+        };
+        let verdict = match state {
+            Some(state) => state.process(rec, &mut seq),
+            None => self.state(api.into_owned()).process(rec, &mut seq),
+        };
         self.next_alert_seq = seq;
         verdict
     }
