@@ -26,6 +26,7 @@
 mod attacks;
 mod benign;
 mod hard_cases;
+mod incidents;
 mod output;
 mod population;
 mod record;
@@ -34,7 +35,8 @@ mod traffic;
 pub mod world;
 
 pub use attacks::episodes_per_type;
-pub use output::{write_dir, write_records};
+pub use incidents::{api_name, endpoint_name, MonitoringIncident};
+pub use output::{write_dir, write_dir_with, write_records};
 pub use record::{AttackType, Label, SimRecord, Truth, TsFormat};
 
 use attacks::AttackPlanner;
@@ -100,6 +102,19 @@ pub struct Simulation {
     pub test: Vec<SimRecord>,
     /// One per test record, same order.
     pub labels: Vec<Label>,
+    /// Monitoring incidents injected into the test day (empty unless
+    /// [`SimOptions::monitoring_incidents`]).
+    pub incidents: Vec<MonitoringIncident>,
+}
+
+/// Optional additions to the simulation; the default adds nothing, so
+/// [`generate_with`] with it is [`generate`], byte for byte.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SimOptions {
+    /// Inject API health incidents into the test day (benign records, see
+    /// [`MonitoringIncident`]): a 5xx outage, a latency regression on one
+    /// endpoint and a new country taking 30% of an API's traffic.
+    pub monitoring_incidents: bool,
 }
 
 impl Simulation {
@@ -231,6 +246,11 @@ fn sort_by_time(records: &mut [SimRecord]) {
 /// Runs the simulation in memory. An out-of-range scale is clamped
 /// (use [`SimConfig::validate`] to reject it instead).
 pub fn generate(cfg: &SimConfig) -> Simulation {
+    generate_with(cfg, &SimOptions::default())
+}
+
+/// [`generate`] with optional additions.
+pub fn generate_with(cfg: &SimConfig, opts: &SimOptions) -> Simulation {
     let scale = if cfg.scale.is_finite() {
         cfg.scale.clamp(MIN_SCALE, MAX_SCALE)
     } else {
@@ -299,6 +319,17 @@ pub fn generate(cfg: &SimConfig) -> Simulation {
         test.append(&mut e.benign);
     }
     hard_cases.apply_incident(&mut stream(seed, 7), &mut test);
+    let incidents = if opts.monitoring_incidents {
+        incidents::inject(
+            &mut stream(seed, 8),
+            &test_generator,
+            test_period.start,
+            &hard_cases,
+            &mut test,
+        )
+    } else {
+        Vec::new()
+    };
     for e in &episodes {
         if let Some(slowdown) = e.slowdown {
             slowdown.apply(&mut test);
@@ -322,5 +353,6 @@ pub fn generate(cfg: &SimConfig) -> Simulation {
         train,
         test,
         labels,
+        incidents,
     }
 }

@@ -1,6 +1,6 @@
 //! Writing a simulation as the three NDJSON files of CONTRACT §2.
 
-use crate::{generate, SimConfig, SimError, SimRecord, Summary};
+use crate::{generate_with, SimConfig, SimError, SimOptions, SimRecord, Summary};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -8,12 +8,18 @@ use std::path::Path;
 /// Generates and writes `DIR/train.ndjson`, `DIR/test.ndjson` and
 /// `DIR/labels.ndjson` (creating DIR), returning what was written.
 pub fn write_dir(dir: &Path, cfg: &SimConfig) -> Result<Summary, SimError> {
+    write_dir_with(dir, cfg, &SimOptions::default())
+}
+
+/// [`write_dir`] with optional additions; with monitoring incidents on, also
+/// writes `DIR/incidents.ndjson` (`{"kind","api","endpoint","start_ms","end_ms"}`).
+pub fn write_dir_with(dir: &Path, cfg: &SimConfig, opts: &SimOptions) -> Result<Summary, SimError> {
     cfg.validate()?;
     std::fs::create_dir_all(dir).map_err(|source| SimError::Io {
         path: dir.to_path_buf(),
         source,
     })?;
-    let sim = generate(cfg);
+    let sim = generate_with(cfg, opts);
     // Two writers: the files are independent and the disk is rarely the limit.
     std::thread::scope(|scope| {
         let train_job = scope.spawn(|| {
@@ -27,6 +33,12 @@ pub fn write_dir(dir: &Path, cfg: &SimConfig) -> Result<Summary, SimError> {
         write_lines(&dir.join("labels.ndjson"), &sim.labels, |l, buf| {
             l.write_json(buf)
         })?;
+        if opts.monitoring_incidents {
+            write_lines(&dir.join("incidents.ndjson"), &sim.incidents, |i, buf| {
+                // A struct of strings and integers always serializes.
+                let _ = serde_json::to_writer(&mut *buf, i);
+            })?;
+        }
         match train_job.join() {
             Ok(written) => written,
             Err(panic) => std::panic::resume_unwind(panic),
