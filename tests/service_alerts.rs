@@ -181,4 +181,12 @@ fn attack_traffic_raises_alerts_on_the_stream_and_survives_restart() {
         .send()
         .expect("alert");
     assert_eq!(r.status(), 200);
+    let after: Value = c
+        .get(server.url("/v1/blocklist?severity=low,medium,high,critical"))
+        .bearer_auth(READ_KEY)
+        .send()
+        .expect("blocklist")
+        .json()
+        .expect("blocklist json");
+    assert_eq!(after, blocklist, "open alerts stay on the blocklist across a restart");
 }

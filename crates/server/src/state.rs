@@ -156,7 +156,11 @@ impl AppState {
             webhooks: Webhooks::start(hooks, Arc::clone(&store), shutdown_rx),
             policy: Arc::new(policy),
             api_labels: Arc::new(ApiLabels::new(64)),
-            latest_ts_ms: Arc::new(AtomicI64::new(i64::MIN)),
+            // Traffic time resumes where the stored traffic left it, so open
+            // alerts stay open (blocklist) across a restart.
+            latest_ts_ms: Arc::new(AtomicI64::new(
+                store.newest_record_ts().ok().flatten().unwrap_or(i64::MIN),
+            )),
         });
         let engine_config = EngineConfig {
             alert_cooldown_ms: i64::try_from(config.alert_cooldown_secs.saturating_mul(1000))

@@ -49,6 +49,8 @@ pub trait Store: Send + Sync + 'static {
     /// Every stored record, API by API and in time order within an API.
     /// The visitor returns `false` to stop early.
     fn scan_records(&self, visit: &mut dyn FnMut(RecordEntry) -> bool) -> Result<(), StoreError>;
+    /// The newest traffic time among stored records (`None` when empty).
+    fn newest_record_ts(&self) -> Result<Option<i64>, StoreError>;
     /// Number of stored records (an estimate is fine for sled; exact in memory).
     fn record_count(&self) -> Result<u64, StoreError>;
 

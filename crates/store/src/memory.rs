@@ -127,6 +127,10 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    fn newest_record_ts(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self.lock()?.records.values().map(|r| r.ts_ms).max())
+    }
+
     fn record_count(&self) -> Result<u64, StoreError> {
         Ok(self.lock()?.records.len() as u64)
     }

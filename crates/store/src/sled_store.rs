@@ -455,6 +455,35 @@ impl Store for SledStore {
         self.visit_chunks(self.trees.records.iter(), i64::MIN, i64::MAX, visit)
     }
 
+    fn newest_record_ts(&self) -> Result<Option<i64>, StoreError> {
+        let t = &self.trees;
+        let mut newest: Option<i64> = None;
+        let mut next_api_start: Vec<u8> = Vec::new();
+        while let Some((first, _)) = t
+            .records
+            .range(next_api_start.clone()..)
+            .next()
+            .transpose()?
+        {
+            let Some(api) = keys::api_of_record_key(&first) else {
+                break;
+            };
+            let after = keys::after_api(api);
+            // The last chunk of an API holds its newest minute.
+            if let Some((_, v)) = t
+                .records
+                .range(first.to_vec()..after.clone())
+                .next_back()
+                .transpose()?
+            {
+                let ts = decode_chunk(&v)?.iter().map(|r| r.ts_ms).max();
+                newest = newest.max(ts);
+            }
+            next_api_start = after;
+        }
+        Ok(newest)
+    }
+
     fn record_count(&self) -> Result<u64, StoreError> {
         Ok(self.trees.record_count.load(Ordering::Relaxed))
     }

@@ -115,6 +115,7 @@ fn records_round_trip_by_id_and_range() {
             .expect("range")
             .is_empty());
         assert_eq!(s.record_count().expect("count"), 5);
+        assert_eq!(s.newest_record_ts().expect("newest"), Some(30));
 
         let mut seen = Vec::new();
         s.scan_records(&mut |e| {
