@@ -26,7 +26,13 @@ pub struct EngineConfig {
     pub max_alerts_per_api: usize,
     /// Behavior settings; `None` = those the bundle was trained with.
     pub behavior: Option<BehaviorConfig>,
+    /// APIs with state of their own; records of further new APIs (e.g. a
+    /// flood of random Host headers) share the state of [`OVERFLOW_API`].
+    pub max_apis: usize,
 }
+
+/// Where the records of APIs past `max_apis` go.
+pub const OVERFLOW_API: &str = "_overflow";
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -34,6 +40,7 @@ impl Default for EngineConfig {
             alert_cooldown_ms: 15 * 60_000,
             max_alerts_per_api: 100_000,
             behavior: None,
+            max_apis: 10_000,
         }
     }
 }
@@ -214,13 +221,17 @@ impl Engine {
     pub fn process(&mut self, rec: &AccessRecord) -> Verdict {
         let api = api_name_cow(rec);
         let mut seq = self.next_alert_seq;
-        let state = if self.apis.contains_key(api.as_ref()) {
+        let known = self.apis.contains_key(api.as_ref());
+        let full = self.apis.len() >= self.cfg.max_apis.max(1)
+            && !self.models.apis.contains_key(api.as_ref());
+        let state = if known {
             self.apis.get_mut(api.as_ref())
         } else {
             None
         };
         let verdict = match state {
             Some(state) => state.process(rec, &mut seq),
+            None if full => self.state(OVERFLOW_API.to_string()).process(rec, &mut seq),
             None => self.state(api.into_owned()).process(rec, &mut seq),
         };
         self.next_alert_seq = seq;

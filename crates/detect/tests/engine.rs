@@ -349,3 +349,25 @@ fn traffic_that_alerts_is_not_learned_as_normal() {
     let v = verdicts.iter().find(|v| v.id == "bad-test").unwrap();
     assert!(v.score > 0.5 && v.attack.is_some(), "{v:?}");
 }
+
+#[test]
+fn a_flood_of_new_apis_shares_one_overflow_state() {
+    let f = fixture();
+    let cfg = EngineConfig {
+        max_apis: 3,
+        ..EngineConfig::default()
+    };
+    let mut engine = Engine::new(Arc::clone(&f.bundle), cfg);
+    for i in 0..50 {
+        let mut r = f.test_benign[i].clone();
+        r.api = None;
+        r.host = Some(format!("h{i}.example.com"));
+        engine.process(&r);
+    }
+    let status = engine.api_status();
+    // The two trained APIs are always listed; new ones are capped (+ the overflow).
+    assert!(status.len() <= 2 + 3 + 1, "{status:?}");
+    assert!(status
+        .iter()
+        .any(|s| s.name == apiwarden_detect::engine::OVERFLOW_API));
+}
