@@ -821,8 +821,14 @@ mod tests {
         assert_eq!(decode_chunk(&bytes).expect("decode"), vec![rec]);
         let mut future = bytes.clone();
         future[0] = 9;
-        assert!(matches!(decode_chunk(&future), Err(StoreError::Corrupt { .. })));
+        assert!(matches!(
+            decode_chunk(&future),
+            Err(StoreError::Corrupt { .. })
+        ));
         assert!(decode_chunk(&[]).is_err());
-        assert!(decode_chunk(&bytes[..bytes.len() / 2]).is_err(), "truncated");
+        assert!(
+            decode_chunk(&bytes[..bytes.len() / 2]).is_err(),
+            "truncated"
+        );
     }
 }
