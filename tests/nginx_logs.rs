@@ -1,0 +1,491 @@
+//! Access logs written by a real nginx (Debian package) in front of a small
+//! upstream, ingested by the real `apiwarden serve` with the `nginx_json` and
+//! `combined` presets: every line is accepted, each record says what curl did,
+//! scores are found by nginx's `$request_id`, and no credential is ever shown
+//! in clear. `scripts/nginx_e2e.sh` runs nginx and the traffic; without nginx
+//! (install it with `scripts/ci_deps.sh`) the test says so and passes.
+
+mod service_common;
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use serde_json::Value;
+use service_common::*;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const REQUESTS: usize = 300;
+/// nginx's clock is cached per event-loop turn at millisecond resolution.
+const CLOCK_SLACK_MS: f64 = 5.0;
+
+fn on_path(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}
+
+fn nginx_binary() -> Option<PathBuf> {
+    if let Some(explicit) = std::env::var_os("NGINX_BIN") {
+        return Some(PathBuf::from(explicit));
+    }
+    on_path("nginx").or_else(|| {
+        let debian = PathBuf::from("/usr/sbin/nginx");
+        debian.is_file().then_some(debian)
+    })
+}
+
+/// The script and the nginx it started; both are stopped on drop, even when
+/// an assertion fails or the script has to be killed.
+struct NginxRun {
+    script: Child,
+    out: PathBuf,
+}
+
+impl NginxRun {
+    fn start(nginx: &Path, out: &Path) -> NginxRun {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/nginx_e2e.sh");
+        let log = |name: &str| std::fs::File::create(out.join(name)).expect("script log file");
+        let script = Command::new("bash")
+            .arg(script)
+            .arg("--out")
+            .arg(out)
+            .args(["--requests", &REQUESTS.to_string(), "--seed", "7"])
+            .env("NGINX_BIN", nginx)
+            .stdin(Stdio::null())
+            .stdout(log("script.out"))
+            .stderr(log("script.err"))
+            .spawn()
+            .expect("spawn scripts/nginx_e2e.sh");
+        NginxRun {
+            script,
+            out: out.to_path_buf(),
+        }
+    }
+
+    /// Waits for the script (nginx stopped, logs complete); its stdout.
+    fn finish(&mut self, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            match self.script.try_wait() {
+                Ok(Some(status)) => {
+                    let read = |name: &str| {
+                        std::fs::read_to_string(self.out.join(name)).unwrap_or_default()
+                    };
+                    assert!(
+                        status.success(),
+                        "nginx_e2e.sh failed ({status}):\n{}\n{}",
+                        read("script.out"),
+                        read("script.err")
+                    );
+                    return read("script.out");
+                }
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                Ok(None) => panic!("nginx_e2e.sh did not finish within {limit:?}"),
+                Err(e) => panic!("waiting for nginx_e2e.sh: {e}"),
+            }
+        }
+    }
+}
+
+impl Drop for NginxRun {
+    fn drop(&mut self) {
+        // TERM first: the script's exit trap stops and reaps nginx.
+        if let Ok(None) = self.script.try_wait() {
+            let pid = self.script.id().to_string();
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            let deadline = Instant::now() + Duration::from_secs(8);
+            while matches!(self.script.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = self.script.kill();
+        }
+        let _ = self.script.wait();
+        // nginx removes its pid file when it exits: a file left means it still runs.
+        if let Ok(pid) = std::fs::read_to_string(self.out.join("nginx.pid")) {
+            let pid = pid.trim();
+            if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) {
+                let _ = Command::new("kill").args(["-TERM", pid]).status();
+            }
+        }
+    }
+}
+
+/// One line of the script's manifest: what curl sent and what it got back.
+#[derive(Debug)]
+struct Sent {
+    method: String,
+    path: String,
+    host: String,
+    auth: String,
+    secret: String,
+    status: u16,
+    time_total_ms: f64,
+    size_download: u64,
+    request_id: String,
+}
+
+fn read_manifest(path: &Path) -> Vec<Sent> {
+    let text = std::fs::read_to_string(path).expect("manifest.tsv");
+    text.lines()
+        .skip(1)
+        .map(|line| {
+            let cols: Vec<&str> = line.split('\t').collect();
+            assert_eq!(cols.len(), 10, "manifest line: {line}");
+            Sent {
+                method: cols[0].to_string(),
+                path: cols[1].to_string(),
+                host: cols[2].to_string(),
+                auth: cols[3].to_string(),
+                secret: cols[4].to_string(),
+                status: cols[6].parse().expect("status"),
+                time_total_ms: cols[7].parse::<f64>().expect("time_total") * 1000.0,
+                size_download: cols[8].parse().expect("size_download"),
+                request_id: cols[9].to_string(),
+            }
+        })
+        .collect()
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .expect("access log")
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+    encoder.write_all(bytes).expect("gzip");
+    encoder.finish().expect("gzip")
+}
+
+/// Ingests `lines` with `format`: the first half plain, the rest gzip-encoded.
+/// Returns the ids in input order and the raw answers.
+fn ingest_halves(server: &Server, format: &str, lines: &[String]) -> (Vec<String>, Vec<String>) {
+    let (plain, gzipped) = lines.split_at(lines.len() / 2);
+    let mut ids = Vec::new();
+    let mut answers = Vec::new();
+    for (part, encode) in [(plain, false), (gzipped, true)] {
+        let body = format!("{}\n", part.join("\n")).into_bytes();
+        let mut request = client()
+            .post(server.url(&format!("/v1/records?format={format}")))
+            .bearer_auth(INGEST_KEY)
+            .header("content-type", "text/plain");
+        let body = if encode {
+            request = request.header("content-encoding", "gzip");
+            gzip(&body)
+        } else {
+            body
+        };
+        let response = request.body(body).send().expect("ingest request");
+        let status = response.status().as_u16();
+        let text = response.text().expect("ingest answer");
+        assert_eq!(status, 200, "{format} (gzip {encode}) ingest: {text}");
+        let answer: Value = serde_json::from_str(&text).expect("ingest answer json");
+        assert_eq!(
+            answer["accepted"].as_u64(),
+            Some(part.len() as u64),
+            "{format} (gzip {encode}): every line accepted: {text}"
+        );
+        assert_eq!(answer["rejected"], 0, "{format} (gzip {encode}): {text}");
+        let part_ids: Vec<String> = answer["ids"]
+            .as_array()
+            .expect("ids")
+            .iter()
+            .filter_map(|id| id.as_str().map(str::to_string))
+            .collect();
+        assert_eq!(part_ids.len(), part.len(), "one id per accepted line");
+        ids.extend(part_ids);
+        answers.push(text);
+    }
+    (ids, answers)
+}
+
+/// GET as the read role: status and body text.
+fn get(server: &Server, path: &str) -> (u16, String) {
+    let response = client()
+        .get(server.url(path))
+        .bearer_auth(READ_KEY)
+        .send()
+        .expect("GET request");
+    let status = response.status().as_u16();
+    (status, response.text().unwrap_or_default())
+}
+
+fn get_json(server: &Server, path: &str, seen: &mut Vec<String>) -> Value {
+    let (status, text) = get(server, path);
+    assert_eq!(status, 200, "GET {path}: {text}");
+    let value = serde_json::from_str(&text).expect("JSON answer");
+    seen.push(text);
+    value
+}
+
+/// Every credential string curl sent, including the Basic blobs nginx logged.
+fn secrets_of(sent: &[Sent], json_log: &[Value]) -> Vec<String> {
+    let mut secrets: Vec<String> = Vec::new();
+    for (request, logged) in sent.iter().zip(json_log) {
+        match request.auth.as_str() {
+            "basic" => {
+                let (_, password) = request.secret.split_once(':').expect("user:password");
+                secrets.push(password.to_string());
+                let header = logged["http_authorization"].as_str().unwrap_or_default();
+                let blob = header.strip_prefix("Basic ").expect("Basic credentials");
+                secrets.push(blob.to_string());
+            }
+            _ => secrets.extend(request.secret.split_whitespace().map(str::to_string)),
+        }
+    }
+    secrets.sort();
+    secrets.dedup();
+    secrets
+}
+
+fn assert_latency(what: &str, record: &Value, logged_seconds: f64, request: &Sent) {
+    let latency = record["latency_ms"].as_f64().expect("latency_ms");
+    assert!(
+        (latency - logged_seconds * 1000.0).abs() < 1e-6,
+        "{what}: latency {latency} ms, nginx logged {logged_seconds} s"
+    );
+    assert!(
+        latency <= request.time_total_ms + CLOCK_SLACK_MS,
+        "{what}: nginx took {latency} ms, longer than curl's {} ms",
+        request.time_total_ms
+    );
+}
+
+fn assert_request_matches(what: &str, record: &Value, request: &Sent) {
+    assert_eq!(record["method"], request.method.as_str(), "{what}: method");
+    assert_eq!(record["path"], request.path.as_str(), "{what}: path");
+    assert_eq!(record["status"], request.status, "{what}: status");
+}
+
+#[test]
+fn the_recommended_log_format_is_the_one_nginx_runs() {
+    let conf = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/nginx/nginx.conf.in"),
+    )
+    .expect("scripts/nginx/nginx.conf.in");
+    let used = conf
+        .lines()
+        .map(str::trim)
+        .find(|line| line.starts_with("log_format apiwarden "))
+        .expect("log_format apiwarden in the template");
+    let recommended = apiwarden_record::NGINX_LOG_FORMAT.replace("\"$geoip_country_code\"", "\"\"");
+    assert_eq!(used, recommended);
+}
+
+#[test]
+fn nginx_json_and_combined_logs_of_a_real_nginx_are_ingested() {
+    let (Some(nginx), Some(_curl)) = (nginx_binary(), on_path("curl")) else {
+        eprintln!(
+            "SKIPPED nginx_logs: nginx or curl is not installed (scripts/ci_deps.sh installs them)"
+        );
+        return;
+    };
+    let started = Instant::now();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("nginx");
+    std::fs::create_dir_all(&out).expect("nginx dir");
+    let mut run = NginxRun::start(&nginx, &out);
+    let summary = run.finish(Duration::from_secs(120));
+    drop(run);
+    eprintln!("{summary}");
+
+    let sent = read_manifest(&out.join("manifest.tsv"));
+    let json_lines = lines(&out.join("logs/access.json"));
+    let combined_lines = lines(&out.join("logs/access.log"));
+    assert_eq!(sent.len(), REQUESTS, "one manifest line per request");
+    assert_eq!(json_lines.len(), REQUESTS, "one JSON log line per request");
+    assert_eq!(
+        combined_lines.len(),
+        REQUESTS,
+        "one combined line per request"
+    );
+    let json_log: Vec<Value> = json_lines
+        .iter()
+        .map(|line| serde_json::from_str(line).expect("nginx escape=json writes JSON"))
+        .collect();
+    for (request, logged) in sent.iter().zip(&json_log) {
+        assert_eq!(
+            logged["request_id"], request.request_id,
+            "requests are sequential, so the log is in manifest order"
+        );
+    }
+    let secrets = secrets_of(&sent, &json_log);
+    assert!(
+        secrets.len() >= 10,
+        "traffic carries credentials: {secrets:?}"
+    );
+
+    let data = dir.path().join("data");
+    let config = write_config(dir.path(), "");
+    let server = Server::start(&data, &config);
+    let ingest_started = Instant::now();
+    let (json_ids, mut seen) = ingest_halves(&server, "nginx_json", &json_lines);
+    let (combined_ids, combined_answers) = ingest_halves(&server, "combined", &combined_lines);
+    let ingest_time = ingest_started.elapsed();
+    seen.extend(combined_answers);
+    let nginx_ids: Vec<&str> = sent.iter().map(|s| s.request_id.as_str()).collect();
+    assert_eq!(
+        json_ids, nginx_ids,
+        "the JSON log keeps nginx's $request_id"
+    );
+
+    // The JSON log: what curl did, credentials only as fingerprints.
+    let mut fingerprints: BTreeMap<String, String> = BTreeMap::new();
+    let mut apis: Vec<String> = Vec::new();
+    for (request, logged) in sent.iter().zip(&json_log) {
+        let what = format!(
+            "{} {} ({})",
+            request.method, request.path, request.request_id
+        );
+        let record = get_json(
+            &server,
+            &format!("/v1/records/{}", request.request_id),
+            &mut seen,
+        );
+        assert_request_matches(&what, &record, request);
+        assert_eq!(record["host"], request.host.as_str(), "{what}: host");
+        let logged_time = logged["request_time"].as_f64().expect("request_time");
+        assert_latency(&what, &record, logged_time, request);
+        let token = record["token"].as_str();
+        let api_key = record["api_key"].as_str();
+        let (expect_token, expect_key) = match request.auth.as_str() {
+            "bearer" | "basic" => (true, false),
+            "api_key" => (false, true),
+            "bearer_and_key" => (true, true),
+            _ => (false, false),
+        };
+        assert_eq!(token.is_some(), expect_token, "{what}: token {token:?}");
+        assert_eq!(api_key.is_some(), expect_key, "{what}: api_key {api_key:?}");
+        let credentials: Vec<&str> = match request.auth.as_str() {
+            "basic" => vec![request.secret.as_str()],
+            _ => request.secret.split_whitespace().collect(),
+        };
+        for (credential, fingerprint) in credentials.iter().zip(token.iter().chain(&api_key)) {
+            assert!(fingerprint.starts_with("fp:"), "{what}: {fingerprint}");
+            let previous = fingerprints.insert(credential.to_string(), fingerprint.to_string());
+            assert!(
+                previous.is_none_or(|p| p == *fingerprint),
+                "{what}: one credential, one fingerprint"
+            );
+        }
+        if request.auth == "basic" {
+            let (user, _) = request.secret.split_once(':').expect("user:password");
+            assert_eq!(record["user"], user, "{what}: Basic user");
+        }
+        if let Some(api) = record["api"].as_str() {
+            if !apis.iter().any(|a| a == api) {
+                apis.push(api.to_string());
+            }
+        }
+    }
+    let mut distinct: Vec<&String> = fingerprints.values().collect();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(
+        distinct.len(),
+        fingerprints.len(),
+        "different credentials, different fingerprints"
+    );
+
+    // Scores by nginx's $request_id, once live scoring has caught up.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut scored = 0;
+    for request in &sent {
+        let path = format!("/v1/scores/{}", request.request_id);
+        let text = loop {
+            let (status, text) = get(&server, &path);
+            if status == 200 {
+                break text;
+            }
+            assert!(status == 404, "GET {path}: {status} {text}");
+            assert!(
+                Instant::now() < deadline,
+                "{scored} of {REQUESTS} scores after 60 s; {path} still 404"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let score: Value = serde_json::from_str(&text).expect("score JSON");
+        assert_eq!(score["id"], request.request_id.as_str());
+        let value = score["score"].as_f64().expect("score");
+        assert!((0.0..=1.0).contains(&value), "{path}: score {value}");
+        seen.push(text);
+        scored += 1;
+    }
+
+    // The combined log: same requests, ids assigned by the service, sizes are bodies.
+    for ((request, id), line) in sent.iter().zip(&combined_ids).zip(&combined_lines) {
+        let what = format!("combined {} {} ({id})", request.method, request.path);
+        let record = get_json(&server, &format!("/v1/records/{id}"), &mut seen);
+        assert_request_matches(&what, &record, request);
+        assert_eq!(
+            record["response_bytes"], request.size_download,
+            "{what}: $body_bytes_sent is what curl downloaded"
+        );
+        let logged_time: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|t| t.parse().ok())
+            .expect("trailing $request_time");
+        assert_latency(&what, &record, logged_time, request);
+        let user = match request.auth.as_str() {
+            "basic" => request.secret.split_once(':').map(|(user, _)| user),
+            _ => None,
+        };
+        assert_eq!(record["user"].as_str(), user, "{what}: $remote_user");
+        assert!(record["token"].is_null() && record["api_key"].is_null());
+        if let Some(api) = record["api"].as_str() {
+            if !apis.iter().any(|a| a == api) {
+                apis.push(api.to_string());
+            }
+        }
+    }
+
+    // Secrets in clear nowhere: ingest answers, records, scores, alerts, listings, entities.
+    get_json(&server, "/v1/alerts?limit=1000", &mut seen);
+    get_json(&server, "/v1/apis", &mut seen);
+    for api in &apis {
+        get_json(
+            &server,
+            &format!("/v1/records?api={api}&limit=1000"),
+            &mut seen,
+        );
+    }
+    for fingerprint in fingerprints.values() {
+        let (status, text) = get(&server, &format!("/v1/entities/token/{fingerprint}"));
+        assert!(
+            status == 200 || status == 404,
+            "entity {fingerprint}: {status}"
+        );
+        seen.push(text);
+    }
+    for answer in &seen {
+        for secret in &secrets {
+            assert!(
+                !answer.contains(secret.as_str()),
+                "a credential is shown in clear: `{secret}` in {answer}"
+            );
+        }
+    }
+    eprintln!(
+        "nginx_logs: {REQUESTS} requests, {} JSON + {} combined lines accepted, 0 rejected; \
+         ingest {:.0} ms; {scored} scores by $request_id; {} answers checked for {} secrets; \
+         total {:.1} s",
+        json_ids.len(),
+        combined_ids.len(),
+        ingest_time.as_secs_f64() * 1000.0,
+        seen.len(),
+        secrets.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let status = server.stop();
+    assert!(status.success(), "apiwarden serve exit: {status}");
+}
