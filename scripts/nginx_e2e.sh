@@ -83,9 +83,14 @@ hex; LOGIN_PASSWORD="pw-e2e-$HEX"
 printf 'alice:{PLAIN}%s\n' "$LOGIN_PASSWORD" >"$WORK/htpasswd"
 chmod 644 "$WORK/htpasswd"
 
+# Some traffic comes from ::1 when the loopback has IPv6, so both presets see IPv6 clients.
+HAVE_V6=0
+if grep -qi '^0\{31\}1 .* lo$' /proc/net/if_inet6 2>/dev/null; then HAVE_V6=1; fi
 render() {
+    local listen_v6=""
+    [[ $HAVE_V6 == 1 ]] && listen_v6="listen [::1]:$FRONT_PORT;"
     sed -e "s|@PREFIX@|$WORK|g" -e "s|@FRONT_PORT@|$FRONT_PORT|g" \
-        -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" "$1"
+        -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" -e "s|@LISTEN_V6@|$listen_v6|g" "$1"
 }
 
 # Random free-looking ports; a bind conflict makes nginx exit, then try others.
@@ -122,9 +127,10 @@ AGENTS=(
     "Mozilla/5.0 \"quoted\" (X11; Linux x86_64)"
     "curl/8.0 back\\slash"
     "okhttp/4.12"
+    $'Mozilla/5.0 (\xc3\x9cn\xc3\xafcode \xe2\x98\x83)\ttab'
 )
 MANIFEST="$WORK/manifest.tsv"
-printf 'method\tpath\thost\tauth\tsecret\tsent_request_id\tstatus\ttime_total_s\tsize_download\trequest_id\n' >"$MANIFEST"
+printf 'client_ip\tmethod\tpath\thost\tauth\tsecret\tsent_request_id\tstatus\ttime_total_s\tsize_download\trequest_id\n' >"$MANIFEST"
 
 started_at=$(date +%s.%N)
 for i in $(seq 1 "$REQUESTS"); do
@@ -148,8 +154,8 @@ for i in $(seq 1 "$REQUESTS"); do
         auth=bearer secret="$token"
         args+=(-H "Content-Type: application/json" --data-raw "{\"sku\":\"S-$((RANDOM % 900))\",\"qty\":$((1 + RANDOM % 4))}")
     elif ((kind < 70)); then
-        method=PUT
-        ((RANDOM % 2 == 0)) || method=DELETE
+        methods=(PUT DELETE PATCH OPTIONS BREW)
+        method="${methods[$((RANDOM % ${#methods[@]}))]}"
         path="/v1/accounts/$account"
         auth=bearer secret="$token"
     elif ((kind < 75)); then
@@ -168,7 +174,8 @@ for i in $(seq 1 "$REQUESTS"); do
         auth=basic
         args+=(--data-raw "remember=1")
     elif ((kind < 95)); then
-        probes=("/.env" "/admin" "/wp-login.php" "/v1/internal/debug?q=%27%20or%201%3D1" "/v2/users?id=1%20OR%201" "/v1/accounts/$account/../../etc/passwd")
+        probes=("/.env" "/admin" "/wp-login.php" "/v1/internal/debug?q=%27%20or%201%3D1" "/v2/users?id=1%20OR%201"
+            "/v1/accounts/$account/../../etc/passwd" '/v1/a"b/%C3%A9t%C3%A9?q="x"&y=%00' '/v1/files/..\..\win.ini')
         path="${probes[$((RANDOM % ${#probes[@]}))]}"
         args+=(--path-as-is)
     else
@@ -186,6 +193,10 @@ for i in $(seq 1 "$REQUESTS"); do
         sent_id="req-$SEED-$i"
         args+=(-H "X-Request-Id: $sent_id")
     fi
+    client=127.0.0.1 base="http://127.0.0.1:$FRONT_PORT"
+    if [[ $HAVE_V6 == 1 ]] && ((RANDOM % 5 == 0)); then
+        client=::1 base="http://[::1]:$FRONT_PORT"
+    fi
     if [[ "$method" == HEAD ]]; then
         args+=(--head)
     else
@@ -193,8 +204,8 @@ for i in $(seq 1 "$REQUESTS"); do
     fi
     result=$(curl -s -o /dev/null --max-time 5 -A "$agent" -H "Host: api.shop.test" "${args[@]}" \
         -w '%{http_code}\t%{time_total}\t%{size_download}\t%header{x-request-id}' \
-        "http://127.0.0.1:$FRONT_PORT$path") || { echo "curl failed for $method $path" >&2; exit 1; }
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$method" "$path" "api.shop.test" "$auth" "$secret" "$sent_id" "$result" >>"$MANIFEST"
+        "$base$path") || { echo "curl failed for $method $path" >&2; exit 1; }
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$client" "$method" "$path" "api.shop.test" "$auth" "$secret" "$sent_id" "$result" >>"$MANIFEST"
 done
 finished_at=$(date +%s.%N)
 
@@ -207,6 +218,6 @@ NGINX_PID=""
 echo "requests: $REQUESTS in $(awk -v a="$started_at" -v b="$finished_at" 'BEGIN { printf "%.2f", b - a }') s"
 echo "access.json lines: $(wc -l <"$WORK/logs/access.json")"
 echo "access.log lines: $(wc -l <"$WORK/logs/access.log")"
-echo "statuses: $(tail -n +2 "$MANIFEST" | cut -f7 | sort | uniq -c | awk '{ printf "%s:%s ", $2, $1 }')"
+echo "statuses: $(tail -n +2 "$MANIFEST" | cut -f8 | sort | uniq -c | awk '{ printf "%s:%s ", $2, $1 }')"
 [[ $KEEP == 1 ]] && echo "output: $WORK"
 exit 0

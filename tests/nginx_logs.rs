@@ -119,6 +119,7 @@ impl Drop for NginxRun {
 /// One line of the script's manifest: what curl sent and what it got back.
 #[derive(Debug)]
 struct Sent {
+    client_ip: String,
     method: String,
     path: String,
     host: String,
@@ -136,17 +137,18 @@ fn read_manifest(path: &Path) -> Vec<Sent> {
         .skip(1)
         .map(|line| {
             let cols: Vec<&str> = line.split('\t').collect();
-            assert_eq!(cols.len(), 10, "manifest line: {line}");
+            assert_eq!(cols.len(), 11, "manifest line: {line}");
             Sent {
-                method: cols[0].to_string(),
-                path: cols[1].to_string(),
-                host: cols[2].to_string(),
-                auth: cols[3].to_string(),
-                secret: cols[4].to_string(),
-                status: cols[6].parse().expect("status"),
-                time_total_ms: cols[7].parse::<f64>().expect("time_total") * 1000.0,
-                size_download: cols[8].parse().expect("size_download"),
-                request_id: cols[9].to_string(),
+                client_ip: cols[0].to_string(),
+                method: cols[1].to_string(),
+                path: cols[2].to_string(),
+                host: cols[3].to_string(),
+                auth: cols[4].to_string(),
+                secret: cols[5].to_string(),
+                status: cols[7].parse().expect("status"),
+                time_total_ms: cols[8].parse::<f64>().expect("time_total") * 1000.0,
+                size_download: cols[9].parse().expect("size_download"),
+                request_id: cols[10].to_string(),
             }
         })
         .collect()
@@ -264,6 +266,11 @@ fn assert_request_matches(what: &str, record: &Value, request: &Sent) {
     assert_eq!(record["method"], request.method.as_str(), "{what}: method");
     assert_eq!(record["path"], request.path.as_str(), "{what}: path");
     assert_eq!(record["status"], request.status, "{what}: status");
+    assert_eq!(
+        record["client_ip"],
+        request.client_ip.as_str(),
+        "{what}: client"
+    );
 }
 
 #[test]
@@ -340,6 +347,7 @@ fn nginx_json_and_combined_logs_of_a_real_nginx_are_ingested() {
 
     // The JSON log: what curl did, credentials only as fingerprints.
     let mut fingerprints: BTreeMap<String, String> = BTreeMap::new();
+    let mut user_agents: Vec<Value> = Vec::new();
     let mut apis: Vec<String> = Vec::new();
     for (request, logged) in sent.iter().zip(&json_log) {
         let what = format!(
@@ -355,6 +363,7 @@ fn nginx_json_and_combined_logs_of_a_real_nginx_are_ingested() {
         assert_eq!(record["host"], request.host.as_str(), "{what}: host");
         let logged_time = logged["request_time"].as_f64().expect("request_time");
         assert_latency(&what, &record, logged_time, request);
+        user_agents.push(record["user_agent"].clone());
         let token = record["token"].as_str();
         let api_key = record["api_key"].as_str();
         let (expect_token, expect_key) = match request.auth.as_str() {
@@ -422,7 +431,8 @@ fn nginx_json_and_combined_logs_of_a_real_nginx_are_ingested() {
     }
 
     // The combined log: same requests, ids assigned by the service, sizes are bodies.
-    for ((request, id), line) in sent.iter().zip(&combined_ids).zip(&combined_lines) {
+    let combined = sent.iter().zip(&combined_ids).zip(&combined_lines);
+    for (((request, id), line), json_user_agent) in combined.zip(&user_agents) {
         let what = format!("combined {} {} ({id})", request.method, request.path);
         let record = get_json(&server, &format!("/v1/records/{id}"), &mut seen);
         assert_request_matches(&what, &record, request);
@@ -436,6 +446,10 @@ fn nginx_json_and_combined_logs_of_a_real_nginx_are_ingested() {
             .and_then(|t| t.parse().ok())
             .expect("trailing $request_time");
         assert_latency(&what, &record, logged_time, request);
+        assert_eq!(
+            &record["user_agent"], json_user_agent,
+            "{what}: \\xHH-escaped and JSON-escaped user agents read the same"
+        );
         let user = match request.auth.as_str() {
             "basic" => request.secret.split_once(':').map(|(user, _)| user),
             _ => None,
