@@ -386,6 +386,16 @@ fn judge(
     if due {
         rescore(model, w, features);
     }
+    // New places alone are a trip: misuse needs impossible travel, or a second sign (new
+    // devices as well as new countries, say).
+    let misuse: Vec<Feature> = exceeded
+        .iter()
+        .filter(|e| e.attack == AttackType::TokenMisuse)
+        .map(|e| e.feature)
+        .collect();
+    if !misuse.is_empty() && misuse.len() < 2 && !misuse.contains(&Feature::TravelSpeedKmh) {
+        exceeded.retain(|e| e.attack != AttackType::TokenMisuse);
+    }
     // The API-wide window sees everyone's typos; one number over its limit there is
     // also what the tail of a finished attack looks like. It needs two.
     let needed = if kind == EntityKind::Api { 2 } else { 1 };

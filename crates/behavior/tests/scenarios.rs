@@ -415,3 +415,120 @@ fn population_model_pools_apis() {
     );
     assert!(BehaviorModel::population(&[]).is_none());
 }
+
+fn no_flags(events: Vec<Event>) {
+    let events = finish(events);
+    let (_, outcomes) = run(&model(), &events);
+    let flags: Vec<_> = events
+        .iter()
+        .zip(&outcomes)
+        .flat_map(|(e, o)| o.flagged.iter().map(move |v| (e.id.clone(), v.clone())))
+        .collect();
+    assert!(
+        flags.is_empty(),
+        "{} flags, first {:?}",
+        flags.len(),
+        flags.first()
+    );
+}
+
+#[test]
+fn the_known_exporter_exporting_again_is_not_exfiltration() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(21);
+    let partner = who(
+        [34, 120, 0, 10],
+        None,
+        None,
+        Some("partner-0"),
+        2,
+        "partner-sync/2.1",
+    );
+    let mut events = benign_test();
+    let t = TEST_START + 3 * HOUR;
+    events.extend((0..30).map(|i| event(&mut rng, t + i * 20_000, &partner, 4, 200, None, None)));
+    no_flags(events);
+}
+
+#[test]
+fn a_user_who_flies_once_is_not_token_misuse() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(22);
+    // user0 lives in Paris (city 0) and lands in Berlin 90 minutes later (~590 km/h),
+    // still within the idle window, so the jump is measured.
+    let home = who(
+        [81, 10, 0, 7],
+        Some("user0"),
+        Some("trip-session"),
+        None,
+        0,
+        "ShopApp/3 (iOS)",
+    );
+    let away = who(
+        [85, 4, 4, 4],
+        Some("user0"),
+        Some("trip-session"),
+        None,
+        1,
+        "ShopApp/3 (iOS)",
+    );
+    let mut events = benign_test();
+    let t = TEST_START + HOUR;
+    events.extend((0..10).map(|i| event(&mut rng, t + i * 30_000, &home, 1, 200, None, None)));
+    let landed = t + 9 * 30_000 + 90 * MINUTE;
+    events.extend((0..10).map(|i| event(&mut rng, landed + i * 30_000, &away, 1, 200, None, None)));
+    no_flags(events);
+}
+
+#[test]
+fn new_users_are_not_attacks() {
+    // Same kind of traffic from users never seen in training (different names, IPs).
+    let mut events = benign(3, TEST_START, 3, USERS);
+    for e in &mut events {
+        if let Some(u) = e.rec.user.as_mut() {
+            *u = format!("new-{u}");
+        }
+        if let IpAddr::V4(v4) = e.rec.client_ip {
+            let o = v4.octets();
+            e.rec.client_ip = IpAddr::V4(Ipv4Addr::new(92, o[1], o[2], o[3]));
+        }
+    }
+    no_flags(events);
+}
+
+#[test]
+fn distributed_stuffing_shows_api_wide() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(23);
+    let t = TEST_START + HOUR;
+    let attack: Vec<Event> = (0..400u32)
+        .map(|i| {
+            let bot = who(
+                [100 + (i % 50) as u8, (i / 50) as u8, 3, 9],
+                Some(&format!("victim{i}")),
+                None,
+                None,
+                4,
+                "Mozilla/5.0",
+            );
+            event(
+                &mut rng,
+                t + i64::from(i) * 3_000,
+                &bot,
+                2,
+                401,
+                None,
+                Some("credential_stuffing"),
+            )
+        })
+        .collect();
+    let (events, outcomes) = scenario(attack);
+    let api_flags: Vec<_> = events
+        .iter()
+        .zip(&outcomes)
+        .flat_map(|(e, o)| o.flagged.iter().map(move |v| (e.attack, v)))
+        .filter(|(_, v)| v.entity.kind == EntityKind::Api)
+        .collect();
+    assert!(!api_flags.is_empty(), "no API-wide verdict");
+    assert!(api_flags
+        .iter()
+        .all(|(_, v)| v.attack == AttackType::CredentialStuffing));
+    assert!(api_flags.iter().filter(|(a, _)| a.is_some()).count() > api_flags.len() / 2);
+}
