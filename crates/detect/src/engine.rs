@@ -122,6 +122,40 @@ fn has_hard_evidence(
     !known || crate::features::extremeness(features, ep, status) > 0.5
 }
 
+/// Separates data-exfiltration verdicts that one request explains: the
+/// request is extreme for its endpoint by itself and its response is at least
+/// half the byte volume the behavior evidence reports. Returns the other
+/// verdicts, and whether any were separated.
+fn split_single_request_volume(
+    flagged: Vec<apiwarden_behavior::EntityVerdict>,
+    rec: &AccessRecord,
+    features: &[f64; crate::features::N_FEATURES],
+    ep: &crate::features::EndpointBaseline,
+) -> (Vec<apiwarden_behavior::EntityVerdict>, bool) {
+    if !flagged
+        .iter()
+        .any(|v| v.attack == AttackType::DataExfiltration)
+        || crate::features::extremeness(features, ep, rec.status) <= 0.5
+    {
+        return (flagged, false);
+    }
+    let bytes = rec.response_bytes as f64;
+    let explained = |v: &apiwarden_behavior::EntityVerdict| {
+        v.attack == AttackType::DataExfiltration
+            && v.evidence
+                .iter()
+                .filter(|e| e.feature.starts_with("response_bytes"))
+                .all(|e| bytes >= 0.5 * e.observed)
+            && v.evidence
+                .iter()
+                .any(|e| e.feature.starts_with("response_bytes"))
+    };
+    let before = flagged.len();
+    let rest: Vec<_> = flagged.into_iter().filter(|v| !explained(v)).collect();
+    let split = rest.len() < before;
+    (rest, split)
+}
+
 /// Outlier requests seen lately per endpoint, by client: when several
 /// clients hit the same oddity at once (an outage, a slow backend, a new app
 /// release), it is the API that changed, not an attacker.
@@ -352,6 +386,30 @@ impl ApiState {
         let score = request_cal.max(behavior_score).clamp(0.0, 1.0);
         let mut alerts = Vec::new();
         let mut attack: Option<(Severity, AttackType)> = None;
+        let (flagged, one_request) =
+            split_single_request_volume(flagged, rec, &features, r.baseline);
+        if one_request {
+            // The volume the behavior layer saw is this one request: an
+            // outlier request, not a sustained exfiltration.
+            let severity = severity_of_calibrated(request_cal);
+            alerts.push(self.alerts.flag(
+                Flag {
+                    entity: EntityRef {
+                        kind: EntityKind::Ip,
+                        value: rec.client_ip.to_string(),
+                    },
+                    attack: AttackType::AnomalousRequest,
+                    severity,
+                    score: raw,
+                    threshold: detector.threshold,
+                    evidence: request_evidence(rec, r.baseline, &features, r.known),
+                },
+                rec.ts_ms,
+                &id,
+                next_seq,
+            ));
+            attack = Some((severity, AttackType::AnomalousRequest));
+        }
         for v in flagged {
             let alert = self.alerts.flag(
                 Flag {
