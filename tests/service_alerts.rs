@@ -188,5 +188,8 @@ fn attack_traffic_raises_alerts_on_the_stream_and_survives_restart() {
         .expect("blocklist")
         .json()
         .expect("blocklist json");
-    assert_eq!(after, blocklist, "open alerts stay on the blocklist across a restart");
+    assert_eq!(
+        after, blocklist,
+        "open alerts stay on the blocklist across a restart"
+    );
 }
