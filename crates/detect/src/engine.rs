@@ -501,3 +501,73 @@ pub fn shard_of(api: &str, shards: usize) -> usize {
     }
     (stable_hash64(api) % shards as u64) as usize
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::{request_features, EndpointAccumulator};
+    use apiwarden_alert::Evidence;
+    use apiwarden_behavior::EntityVerdict;
+
+    fn rec(resp: u64) -> AccessRecord {
+        AccessRecord {
+            id: None,
+            ts_ms: 0,
+            api: Some("shop".into()),
+            host: None,
+            method: "GET".into(),
+            path: "/users/1".into(),
+            status: 200,
+            latency_ms: 20.0,
+            request_bytes: 0,
+            response_bytes: resp,
+            client_ip: "10.0.0.9".parse().unwrap(),
+            country: None,
+            geo: None,
+            user: None,
+            api_key: None,
+            token: None,
+            user_agent: None,
+        }
+    }
+
+    fn exfil(observed: f64) -> EntityVerdict {
+        EntityVerdict {
+            entity: EntityRef {
+                kind: EntityKind::Token,
+                value: "fp:1".into(),
+            },
+            attack: AttackType::DataExfiltration,
+            severity: Severity::High,
+            score: 0.9,
+            threshold: 0.5,
+            evidence: vec![Evidence {
+                feature: "response_bytes_10m".into(),
+                observed,
+                baseline: 1e5,
+            }],
+        }
+    }
+
+    #[test]
+    fn one_extreme_request_that_is_the_whole_volume_is_not_exfiltration() {
+        let mut acc = EndpointAccumulator::default();
+        for i in 0..100 {
+            acc.observe(&rec(1000 + i * 10));
+        }
+        let mut ep = acc.finish("GET", "/users/{id}", 100, 100);
+        ep.max_z = [2.0, 2.0, 2.0];
+        let huge = rec(12_000_000);
+        let f = request_features(&huge, &ep, true);
+        let (rest, split) = split_single_request_volume(vec![exfil(15e6)], &huge, &f, &ep);
+        assert!(split && rest.is_empty());
+        // Most of the volume came from other requests: a sustained behavior.
+        let (rest, split) = split_single_request_volume(vec![exfil(80e6)], &huge, &f, &ep);
+        assert!(!split && rest.len() == 1);
+        // An ordinary request never splits.
+        let small = rec(1100);
+        let f = request_features(&small, &ep, true);
+        let (rest, split) = split_single_request_volume(vec![exfil(1500.0)], &small, &f, &ep);
+        assert!(!split && rest.len() == 1);
+    }
+}
