@@ -8,8 +8,9 @@
 # Usage: scripts/nginx_e2e.sh [--out DIR] [--requests N] [--seed N]
 #   --out DIR     keep everything in DIR: logs/access.json, logs/access.log,
 #                 manifest.tsv (what curl sent and got, one line per request, in
-#                 order; tests/nginx_logs.rs reads it); without it a temp dir is
-#                 used and removed.
+#                 order; tests/nginx_logs.rs reads it), and logs/hostile.{json,log}
+#                 with hostile_manifest.tsv (the kind of each hostile request, in
+#                 order); without it a temp dir is used and removed.
 #   --requests N  requests to send (default 300, at most 5000).
 #   --seed N      seed of the traffic mix (default 7); same seed, same requests.
 # Needs nginx (scripts/ci_deps.sh installs it) and curl >= 7.83. Runs unprivileged.
@@ -90,14 +91,15 @@ render() {
     local listen_v6=""
     [[ $HAVE_V6 == 1 ]] && listen_v6="listen [::1]:$FRONT_PORT;"
     sed -e "s|@PREFIX@|$WORK|g" -e "s|@FRONT_PORT@|$FRONT_PORT|g" \
-        -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" -e "s|@LISTEN_V6@|$listen_v6|g" "$1"
+        -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" -e "s|@HOSTILE_PORT@|$HOSTILE_PORT|g" -e "s|@LISTEN_V6@|$listen_v6|g" "$1"
 }
 
 # Random free-looking ports; a bind conflict makes nginx exit, then try others.
 started=0
 for attempt in 1 2 3 4 5; do
-    FRONT_PORT=$(shuf -i 20000-59998 -n 1)
+    FRONT_PORT=$(shuf -i 20000-59997 -n 1)
     UPSTREAM_PORT=$((FRONT_PORT + 1))
+    HOSTILE_PORT=$((FRONT_PORT + 2))
     render "$HERE/nginx/nginx.conf.in" >"$WORK/nginx.conf"
     render "$HERE/nginx/upstream.conf.in" >"$WORK/upstream.conf"
     "$NGINX" -t -q -e "$WORK/logs/error.log" -p "$WORK" -c "$WORK/nginx.conf" ||
@@ -120,6 +122,8 @@ done
 [[ $started == 1 ]] || { echo "nginx failed to start" >&2; exit 1; }
 : >"$WORK/logs/access.json"
 : >"$WORK/logs/access.log"
+: >"$WORK/logs/hostile.json"
+: >"$WORK/logs/hostile.log"
 
 AGENTS=(
     "shop-app/3.2 (iOS 17)"
@@ -209,6 +213,33 @@ for i in $(seq 1 "$REQUESTS"); do
 done
 finished_at=$(date +%s.%N)
 
+# Hostile clients, one request each, in this order (hostile_manifest.tsv):
+# header bytes that are not UTF-8, and request lines nginx answers with 400
+# or takes in a form other than origin-form.
+HOSTILE="$WORK/hostile_manifest.tsv"
+printf 'kind\n' >"$HOSTILE"
+hostile_curl() {
+    curl -s -o /dev/null --max-time 5 -H "Host: api.shop.test" "$@" || true
+}
+raw_request() {
+    # bash's /dev/tcp: bytes no HTTP client sends. Bounded by timeout.
+    timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"; printf "$2" >&3; cat <&3 >/dev/null' _ \
+        "$HOSTILE_PORT" "$1" || true
+}
+hostile_base="http://127.0.0.1:$HOSTILE_PORT"
+hostile_curl -A $'scanner\xff\xfe/1.0' -H "Authorization: Bearer ${TOKENS[0]}" "$hostile_base/v1/accounts/1001"
+echo non_utf8_user_agent >>"$HOSTILE"
+hostile_curl -A $'x\xc0\xaf\xc0\xaf' -u "mallory:guess-hostile" --data-raw "remember=1" "$hostile_base/login"
+echo non_utf8_user_agent >>"$HOSTILE"
+hostile_curl --request-target "http://evil.example/x" "$hostile_base/"
+echo absolute_form >>"$HOSTILE"
+hostile_curl -X OPTIONS --request-target "*" "$hostile_base/"
+echo asterisk_form >>"$HOSTILE"
+raw_request 'GET /v1/accounts/1001\r\n'
+echo http_0_9 >>"$HOSTILE"
+raw_request '\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03'
+echo tls_on_plain_port >>"$HOSTILE"
+
 # QUIT: finish in-flight requests and close the logs cleanly.
 kill -QUIT "$NGINX_PID"
 for _ in $(seq 1 100); do kill -0 "$NGINX_PID" 2>/dev/null || break; sleep 0.1; done
@@ -218,6 +249,7 @@ NGINX_PID=""
 echo "requests: $REQUESTS in $(awk -v a="$started_at" -v b="$finished_at" 'BEGIN { printf "%.2f", b - a }') s"
 echo "access.json lines: $(wc -l <"$WORK/logs/access.json")"
 echo "access.log lines: $(wc -l <"$WORK/logs/access.log")"
+echo "hostile.json lines: $(wc -l <"$WORK/logs/hostile.json"), hostile.log lines: $(wc -l <"$WORK/logs/hostile.log")"
 echo "statuses: $(tail -n +2 "$MANIFEST" | cut -f8 | sort | uniq -c | awk '{ printf "%s:%s ", $2, $1 }')"
 [[ $KEEP == 1 ]] && echo "output: $WORK"
 exit 0

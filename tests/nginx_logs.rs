@@ -46,14 +46,14 @@ struct NginxRun {
 }
 
 impl NginxRun {
-    fn start(nginx: &Path, out: &Path) -> NginxRun {
+    fn start(nginx: &Path, out: &Path, requests: usize) -> NginxRun {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/nginx_e2e.sh");
         let log = |name: &str| std::fs::File::create(out.join(name)).expect("script log file");
         let script = Command::new("bash")
             .arg(script)
             .arg("--out")
             .arg(out)
-            .args(["--requests", &REQUESTS.to_string(), "--seed", "7"])
+            .args(["--requests", &requests.to_string(), "--seed", "7"])
             .env("NGINX_BIN", nginx)
             .stdin(Stdio::null())
             .stdout(log("script.out"))
@@ -273,6 +273,143 @@ fn assert_request_matches(what: &str, record: &Value, request: &Sent) {
     );
 }
 
+/// Runs `scripts/nginx_e2e.sh` into `DIR/nginx`; `None` (after saying why)
+/// when nginx or curl is not installed.
+fn run_nginx(requests: usize) -> Option<tempfile::TempDir> {
+    let (Some(nginx), Some(_curl)) = (nginx_binary(), on_path("curl")) else {
+        eprintln!(
+            "SKIPPED nginx_logs: nginx or curl is not installed (scripts/ci_deps.sh installs them)"
+        );
+        return None;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = dir.path().join("nginx");
+    std::fs::create_dir_all(&out).expect("nginx dir");
+    let mut run = NginxRun::start(&nginx, &out, requests);
+    let summary = run.finish(Duration::from_secs(120));
+    drop(run);
+    eprintln!("{summary}");
+    Some(dir)
+}
+
+/// What the service made of each hostile request's log line: `None` when
+/// accepted, else the rejection reason. Keyed by the kind of request.
+fn hostile_outcomes(
+    server: &Server,
+    out: &Path,
+    format: &str,
+    file: &str,
+) -> Vec<(String, Option<String>)> {
+    let kinds: Vec<String> = std::fs::read_to_string(out.join("hostile_manifest.tsv"))
+        .expect("hostile_manifest.tsv")
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect();
+    // Raw bytes: nginx's escape=json passes non-UTF-8 header bytes through.
+    let body = std::fs::read(out.join("logs").join(file)).expect("hostile log");
+    let line_count = body
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count();
+    assert_eq!(
+        line_count,
+        kinds.len(),
+        "{file}: one line per hostile request"
+    );
+    let response = client()
+        .post(server.url(&format!("/v1/records?format={format}")))
+        .bearer_auth(INGEST_KEY)
+        .header("content-type", "text/plain")
+        .body(body)
+        .send()
+        .expect("ingest request");
+    let status = response.status().as_u16();
+    let text = response.text().expect("ingest answer");
+    assert_eq!(
+        status, 200,
+        "{format}: a per-line answer, not a failed batch: {text}"
+    );
+    let answer: Value = serde_json::from_str(&text).expect("ingest answer JSON");
+    let rejected = answer["rejected"].as_u64().expect("rejected");
+    let accepted = answer["accepted"].as_u64().expect("accepted");
+    assert_eq!(accepted + rejected, kinds.len() as u64, "{format}: {text}");
+    let mut outcomes: Vec<(String, Option<String>)> =
+        kinds.into_iter().map(|kind| (kind, None)).collect();
+    for error in answer["errors"].as_array().expect("errors") {
+        let line = error["line"].as_u64().expect("1-based line number") as usize;
+        let reason = error["reason"].as_str().expect("reason").to_string();
+        assert!(!reason.is_empty(), "{format}: a rejection says why");
+        let slot = line
+            .checked_sub(1)
+            .and_then(|index| outcomes.get_mut(index))
+            .unwrap_or_else(|| panic!("{format}: error names line {line}: {text}"));
+        slot.1 = Some(reason);
+    }
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|(_, reason)| reason.is_some())
+            .count() as u64,
+        rejected,
+        "{format}: one reason per rejected line"
+    );
+    for (kind, reason) in &outcomes {
+        eprintln!(
+            "hostile {format:<10} {kind:<20} {}",
+            reason
+                .as_deref()
+                .map_or("accepted".to_string(), |r| format!("rejected: {r}"))
+        );
+    }
+    outcomes
+}
+
+fn accepted(outcomes: &[(String, Option<String>)], kind: &str) -> bool {
+    outcomes
+        .iter()
+        .filter(|(k, _)| k == kind)
+        .all(|(_, reason)| reason.is_none())
+}
+
+/// Malformed request lines and odd request forms as a real nginx logs them:
+/// every line gets an answer, and what the presets accept today stays accepted.
+#[test]
+fn hostile_requests_get_a_per_line_answer() {
+    let Some(dir) = run_nginx(1) else {
+        return;
+    };
+    let out = dir.path().join("nginx");
+    let server = Server::start(&dir.path().join("data"), &write_config(dir.path(), ""));
+    let json = hostile_outcomes(&server, &out, "nginx_json", "hostile.json");
+    let combined = hostile_outcomes(&server, &out, "combined", "hostile.log");
+    for kind in [
+        "non_utf8_user_agent",
+        "absolute_form",
+        "asterisk_form",
+        "http_0_9",
+    ] {
+        assert!(accepted(&combined, kind), "combined: {kind} is accepted");
+    }
+    for kind in ["absolute_form", "http_0_9"] {
+        assert!(accepted(&json, kind), "nginx_json: {kind} is accepted");
+    }
+}
+
+/// A User-Agent with bytes that are not UTF-8 must not hide a request (and its
+/// credential) from detection; nginx's escape=json writes such bytes raw.
+#[test]
+#[ignore = "apiwarden-record: nginx_json rejects a whole line when a logged header is not UTF-8 (detection evasion)"]
+fn non_utf8_header_bytes_do_not_hide_requests_in_nginx_json() {
+    let Some(dir) = run_nginx(1) else {
+        return;
+    };
+    let out = dir.path().join("nginx");
+    let server = Server::start(&dir.path().join("data"), &write_config(dir.path(), ""));
+    let json = hostile_outcomes(&server, &out, "nginx_json", "hostile.json");
+    assert!(accepted(&json, "non_utf8_user_agent"), "{json:?}");
+}
+
 #[test]
 fn the_recommended_log_format_is_the_one_nginx_runs() {
     let conf = std::fs::read_to_string(
@@ -290,21 +427,11 @@ fn the_recommended_log_format_is_the_one_nginx_runs() {
 
 #[test]
 fn nginx_json_and_combined_logs_of_a_real_nginx_are_ingested() {
-    let (Some(nginx), Some(_curl)) = (nginx_binary(), on_path("curl")) else {
-        eprintln!(
-            "SKIPPED nginx_logs: nginx or curl is not installed (scripts/ci_deps.sh installs them)"
-        );
+    let Some(dir) = run_nginx(REQUESTS) else {
         return;
     };
     let started = Instant::now();
-    let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("nginx");
-    std::fs::create_dir_all(&out).expect("nginx dir");
-    let mut run = NginxRun::start(&nginx, &out);
-    let summary = run.finish(Duration::from_secs(120));
-    drop(run);
-    eprintln!("{summary}");
-
     let sent = read_manifest(&out.join("manifest.tsv"));
     let json_lines = lines(&out.join("logs/access.json"));
     let combined_lines = lines(&out.join("logs/access.log"));
