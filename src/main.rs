@@ -39,6 +39,9 @@ fn main() -> ExitCode {
         }
     };
     init_tracing();
+    if !matches!(cli.command, Command::Serve(_)) {
+        restore_default_sigpipe();
+    }
     let result = match &cli.command {
         Command::Train(a) => cmd::train::run(a),
         Command::Score(a) => cmd::score::run(a),
@@ -64,4 +67,15 @@ fn init_tracing() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// Offline commands are filters: `apiwarden simulate ... | head` should end
+/// quietly like any Unix tool instead of panicking on a closed pipe. The
+/// service keeps Rust's default (ignored) so a client hanging up never kills it.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called once at startup, before any thread is spawned; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
