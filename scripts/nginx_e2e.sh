@@ -6,7 +6,7 @@
 # (`?format=combined`). nginx is stopped before the line counts are printed.
 #
 # Usage: scripts/nginx_e2e.sh [--out DIR] [--requests N] [--seed N]
-#   --out DIR     keep everything in DIR: logs/access.json, logs/access.log,
+#   --out DIR     keep everything in DIR (its logs/, tmp/ and docroot/ are replaced): logs/access.json, logs/access.log,
 #                 manifest.tsv (what curl sent and got, one line per request, in
 #                 order; tests/nginx_logs.rs reads it), and logs/hostile.{json,log}
 #                 with hostile_manifest.tsv (the kind of each hostile request, in
@@ -134,7 +134,7 @@ AGENTS=(
     $'Mozilla/5.0 (\xc3\x9cn\xc3\xafcode \xe2\x98\x83)\ttab'
 )
 MANIFEST="$WORK/manifest.tsv"
-printf 'client_ip\tmethod\tpath\thost\tauth\tsecret\tsent_request_id\tstatus\ttime_total_s\tsize_download\trequest_id\n' >"$MANIFEST"
+printf 'client_ip\tmethod\tpath\thost\tauth\tsecret\tsent_request_id\tstatus\ttime_total_s\tsize_download\trequest_id\tsize_request\tsize_header\n' >"$MANIFEST"
 
 started_at=$(date +%s.%N)
 for i in $(seq 1 "$REQUESTS"); do
@@ -207,7 +207,7 @@ for i in $(seq 1 "$REQUESTS"); do
         args+=(-X "$method")
     fi
     result=$(curl -s -o /dev/null --max-time 5 -A "$agent" -H "Host: api.shop.test" "${args[@]}" \
-        -w '%{http_code}\t%{time_total}\t%{size_download}\t%header{x-request-id}' \
+        -w '%{http_code}\t%{time_total}\t%{size_download}\t%header{x-request-id}\t%{size_request}\t%{size_header}' \
         "$base$path") || { echo "curl failed for $method $path" >&2; exit 1; }
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$client" "$method" "$path" "api.shop.test" "$auth" "$secret" "$sent_id" "$result" >>"$MANIFEST"
 done

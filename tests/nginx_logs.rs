@@ -129,6 +129,10 @@ struct Sent {
     time_total_ms: f64,
     size_download: u64,
     request_id: String,
+    /// Request line, headers and body, as curl sent them (`%{size_request}`).
+    request_bytes: u64,
+    /// Headers and body, as curl received them.
+    response_bytes: u64,
 }
 
 fn read_manifest(path: &Path) -> Vec<Sent> {
@@ -137,7 +141,8 @@ fn read_manifest(path: &Path) -> Vec<Sent> {
         .skip(1)
         .map(|line| {
             let cols: Vec<&str> = line.split('\t').collect();
-            assert_eq!(cols.len(), 11, "manifest line: {line}");
+            assert_eq!(cols.len(), 13, "manifest line: {line}");
+            let size = |col: usize| cols[col].parse::<u64>().expect("size");
             Sent {
                 client_ip: cols[0].to_string(),
                 method: cols[1].to_string(),
@@ -147,8 +152,10 @@ fn read_manifest(path: &Path) -> Vec<Sent> {
                 secret: cols[5].to_string(),
                 status: cols[7].parse().expect("status"),
                 time_total_ms: cols[8].parse::<f64>().expect("time_total") * 1000.0,
-                size_download: cols[9].parse().expect("size_download"),
+                size_download: size(9),
                 request_id: cols[10].to_string(),
+                request_bytes: size(11),
+                response_bytes: size(12) + size(9),
             }
         })
         .collect()
@@ -488,6 +495,14 @@ fn nginx_json_and_combined_logs_of_a_real_nginx_are_ingested() {
         );
         assert_request_matches(&what, &record, request);
         assert_eq!(record["host"], request.host.as_str(), "{what}: host");
+        assert_eq!(
+            record["request_bytes"], request.request_bytes,
+            "{what}: $request_length is what curl sent"
+        );
+        assert_eq!(
+            record["response_bytes"], request.response_bytes,
+            "{what}: $bytes_sent is what curl received"
+        );
         let logged_time = logged["request_time"].as_f64().expect("request_time");
         assert_latency(&what, &record, logged_time, request);
         user_agents.push(record["user_agent"].clone());
