@@ -56,7 +56,12 @@ pub fn inject(
         start_ms: hard_cases.incident_start,
         end_ms: hard_cases.incident_end,
     }];
-    incidents.push(latency_regression(rng, test_start, test));
+    incidents.push(latency_regression(
+        rng,
+        test_start,
+        hard_cases.incident_endpoint,
+        test,
+    ));
     if let Some(shift) = country_shift(rng, generator, test_start, test) {
         incidents.push(shift);
     }
@@ -64,10 +69,12 @@ pub fn inject(
     incidents
 }
 
-/// The busiest non-shop endpoint of the morning gets x5-x10 latency for 30 min.
+/// The busiest endpoint of the late morning (other than the outage's) gets
+/// x5-x10 latency for 30 min.
 fn latency_regression(
     rng: &mut impl Rng,
     test_start: i64,
+    outage_endpoint: EndpointId,
     test: &mut [SimRecord],
 ) -> MonitoringIncident {
     let start = test_start + 9 * HOUR_MS + rng.gen_range(0..2 * HOUR_MS);
@@ -75,7 +82,7 @@ fn latency_regression(
     let mut counts: BTreeMap<EndpointId, usize> = BTreeMap::new();
     for r in test.iter() {
         if let Some(id) = r.endpoint {
-            if world::endpoint(id).api != Api::Shop && r.ts_ms >= start && r.ts_ms < end {
+            if id != outage_endpoint && r.ts_ms >= start && r.ts_ms < end {
                 *counts.entry(id).or_default() += 1;
             }
         }
@@ -124,10 +131,12 @@ fn country_shift(
     ];
     let mut extra = Vec::new();
     let mut inside = 0;
-    // Sessions start a little before the window so the share is there from its first minute.
+    // Sessions start up to half an hour before the window (their earlier
+    // requests are dropped) so the share is there from its first minute.
+    let lead = 30 * MINUTE_MS;
     while inside < target.max(1) {
         let before = extra.len();
-        let session_start = start - 5 * MINUTE_MS + rng.gen_range(0..HOUR_MS);
+        let session_start = start - lead + rng.gen_range(0..HOUR_MS + lead);
         generator.anonymous_session(rng, city, session_start, &mix, &mut extra);
         inside += extra
             .get(before..)

@@ -1,0 +1,282 @@
+//! The deviation tests of one window against its baseline.
+
+use crate::model::{ApiBaseline, SeriesBaseline};
+use crate::window::WindowStats;
+use crate::{MonitorConfig, MonitorKind};
+use apiwarden_alert::{Evidence, Severity};
+
+/// One window that deviates.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Deviation {
+    pub kind: MonitorKind,
+    pub score: f64,
+    pub threshold: f64,
+    pub severity: Severity,
+    pub evidence: Vec<Evidence>,
+}
+
+fn evidence(feature: impl Into<String>, observed: f64, baseline: f64) -> Evidence {
+    Evidence {
+        feature: feature.into(),
+        observed: round3(observed),
+        baseline: round3(baseline),
+    }
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+/// Binomial z-score of `k` successes in `n` trials against rate `p`.
+fn binomial_z(k: u64, n: u64, p: f64) -> f64 {
+    let n = n as f64;
+    let p = p.clamp(1e-6, 1.0 - 1e-6);
+    (k as f64 - n * p) / (n * p * (1.0 - p)).sqrt()
+}
+
+/// Median latency up by `latency_ratio` (and p95 above the baseline p95).
+pub(crate) fn latency(
+    w: &WindowStats,
+    base: &SeriesBaseline,
+    cfg: &MonitorConfig,
+) -> Option<Deviation> {
+    if w.requests < cfg.min_window_samples {
+        return None;
+    }
+    let (p50, p95, p99) = (
+        w.latency.quantile(0.5),
+        w.latency.quantile(0.95),
+        w.latency.quantile(0.99),
+    );
+    let reference = base.latency_p50_ms.max(1.0);
+    let ratio = p50 / reference;
+    let deviates = ratio >= cfg.latency_ratio
+        && p50 - base.latency_p50_ms >= cfg.latency_min_increase_ms
+        && p95 >= base.latency_p95_ms;
+    if !deviates {
+        return None;
+    }
+    let severity = if ratio >= 3.0 * cfg.latency_ratio {
+        Severity::Critical
+    } else if ratio >= 1.5 * cfg.latency_ratio {
+        Severity::High
+    } else {
+        Severity::Medium
+    };
+    Some(Deviation {
+        kind: MonitorKind::LatencyRegression,
+        score: round3(ratio),
+        threshold: cfg.latency_ratio,
+        severity,
+        evidence: vec![
+            evidence("latency_p95_ms", p95, base.latency_p95_ms),
+            evidence("latency_p50_ms", p50, base.latency_p50_ms),
+            evidence("latency_p99_ms", p99, base.latency_p99_ms),
+        ],
+    })
+}
+
+/// 5xx (or 4xx) ratio well above the baseline's, by count and by z-score.
+pub(crate) fn errors(
+    w: &WindowStats,
+    base: &SeriesBaseline,
+    cfg: &MonitorConfig,
+) -> Option<Deviation> {
+    if w.requests < cfg.min_window_samples {
+        return None;
+    }
+    let classes = [
+        (
+            "5xx",
+            w.errors_5xx,
+            base.error_ratio_5xx.max(0.002),
+            cfg.error_ratio_increase,
+        ),
+        (
+            "4xx",
+            w.errors_4xx,
+            base.error_ratio_4xx.max(0.01),
+            2.0 * cfg.error_ratio_increase,
+        ),
+    ];
+    let mut worst: Option<Deviation> = None;
+    for (class, errors, baseline, increase) in classes {
+        let ratio = errors as f64 / w.requests as f64;
+        let z = binomial_z(errors, w.requests, baseline);
+        if errors < cfg.min_errors || ratio < baseline + increase || z < cfg.z_threshold {
+            continue;
+        }
+        if worst.as_ref().is_some_and(|d| d.score >= z) {
+            continue;
+        }
+        let severity = match (class, ratio) {
+            ("5xx", r) if r >= 0.5 => Severity::Critical,
+            (_, r) if r >= 0.5 => Severity::High,
+            (_, r) if r >= 0.2 => Severity::Medium,
+            _ => Severity::Low,
+        };
+        worst = Some(Deviation {
+            kind: MonitorKind::ErrorRateSpike,
+            score: round3(z),
+            threshold: cfg.z_threshold,
+            severity,
+            evidence: vec![
+                evidence(format!("error_ratio_{class}"), ratio, baseline),
+                evidence(
+                    format!("errors_{class}"),
+                    errors as f64,
+                    baseline * w.requests as f64,
+                ),
+            ],
+        });
+    }
+    worst
+}
+
+/// Median response size off by `response_size_ratio` either way.
+pub(crate) fn response_size(
+    w: &WindowStats,
+    base: &SeriesBaseline,
+    cfg: &MonitorConfig,
+) -> Option<Deviation> {
+    // Bodiless endpoints have nothing to shift; sizes are of 2xx responses.
+    if w.response_bytes.total() < cfg.min_window_samples || base.response_bytes_p50 < 64.0 {
+        return None;
+    }
+    let p50 = w.response_bytes.quantile(0.5);
+    let ratio = p50.max(1.0) / base.response_bytes_p50;
+    let score = ratio.max(1.0 / ratio);
+    if score < cfg.response_size_ratio {
+        return None;
+    }
+    Some(Deviation {
+        kind: MonitorKind::ResponseSizeShift,
+        score: round3(score),
+        threshold: cfg.response_size_ratio,
+        severity: if score >= 3.0 * cfg.response_size_ratio {
+            Severity::High
+        } else {
+            Severity::Medium
+        },
+        evidence: vec![
+            evidence("response_bytes_p50", p50, base.response_bytes_p50),
+            evidence(
+                "response_bytes_p95",
+                w.response_bytes.quantile(0.95),
+                base.response_bytes_p95,
+            ),
+        ],
+    })
+}
+
+/// Requests far above or below what this hour of day usually brings.
+pub(crate) fn traffic(
+    requests: u64,
+    expected: f64,
+    window_seconds: f64,
+    cfg: &MonitorConfig,
+) -> Option<Deviation> {
+    let n = requests as f64;
+    let rate = |count: f64| count / window_seconds.max(1.0);
+    let evidence = vec![evidence("requests_per_second", rate(n), rate(expected))];
+    let spread = (expected.max(1.0) * cfg.traffic_dispersion).sqrt();
+    let z = (n - expected) / spread;
+    if n >= cfg.surge_ratio * expected.max(1.0)
+        && z >= cfg.z_threshold
+        && n >= 2.0 * cfg.min_window_samples as f64
+    {
+        let ratio = n / expected.max(1.0);
+        return Some(Deviation {
+            kind: MonitorKind::TrafficSurge,
+            score: round3(ratio),
+            threshold: cfg.surge_ratio,
+            severity: if ratio >= 3.0 * cfg.surge_ratio {
+                Severity::High
+            } else {
+                Severity::Medium
+            },
+            evidence,
+        });
+    }
+    if expected >= cfg.min_expected_for_drop
+        && n <= cfg.drop_ratio * expected
+        && -z >= cfg.z_threshold
+    {
+        let ratio = expected / n.max(1.0);
+        return Some(Deviation {
+            kind: MonitorKind::TrafficDrop,
+            score: round3(ratio),
+            threshold: 1.0 / cfg.drop_ratio,
+            severity: if requests == 0 {
+                Severity::Critical
+            } else {
+                Severity::High
+            },
+            evidence,
+        });
+    }
+    None
+}
+
+/// A country's share of the window's distinct clients far from its
+/// baseline for this hour of day (a new one, or one that vanished).
+pub(crate) fn countries(
+    w: &WindowStats,
+    base: &ApiBaseline,
+    names: &[String],
+    at_ms: i64,
+    cfg: &MonitorConfig,
+) -> Option<Deviation> {
+    if w.clients < cfg.min_country_clients {
+        return None;
+    }
+    let n = w.clients as f64;
+    let clients_of = |name: &str| {
+        names
+            .iter()
+            .position(|c| c == name)
+            .and_then(|i| w.client_countries.iter().find(|c| usize::from(c.0) == i))
+            .map_or(0, |c| c.1)
+    };
+    let mut candidates: Vec<(&str, u64)> = w
+        .client_countries
+        .iter()
+        .filter_map(|&(i, k)| Some((names.get(usize::from(i))?.as_str(), k)))
+        .collect();
+    for c in &base.countries {
+        if !candidates.iter().any(|(name, _)| *name == c.country) {
+            candidates.push((&c.country, clients_of(&c.country)));
+        }
+    }
+    let mut worst: Option<(f64, Deviation)> = None;
+    for (name, k) in candidates {
+        let p = base.country_share_at(name, at_ms);
+        let share = k as f64 / n;
+        // A floor on the rate keeps a rare country from a huge z on a few clients.
+        let z = (k as f64 - n * p) / (n * p.max(0.03) * (1.0 - p).max(0.03)).sqrt();
+        let grew = share > p && k >= cfg.min_shifted_clients;
+        if (share - p).abs() < cfg.country_share_change
+            || z.abs() < cfg.z_threshold
+            || !(grew || share < p)
+        {
+            continue;
+        }
+        if worst.as_ref().is_some_and(|(best, _)| *best >= z.abs()) {
+            continue;
+        }
+        let label = if name.is_empty() { "unknown" } else { name };
+        let deviation = Deviation {
+            kind: MonitorKind::CountryShift,
+            score: round3(z.abs()),
+            threshold: cfg.z_threshold,
+            severity: if (share - p).abs() >= 0.4 {
+                Severity::High
+            } else {
+                Severity::Medium
+            },
+            evidence: vec![evidence(format!("country_client_share_{label}"), share, p)],
+        };
+        worst = Some((z.abs(), deviation));
+    }
+    worst.map(|(_, d)| d)
+}

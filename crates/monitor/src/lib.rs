@@ -1,0 +1,336 @@
+//! API health monitoring: a second alert family beside attacks.
+//!
+//! [`MonitorTrainer`] learns, per API and per endpoint (`METHOD template`,
+//! given by the caller), baselines from training traffic: latency p50/p95/p99,
+//! request and response size (p50/p95), 5xx and 4xx ratios, the country mix
+//! (top [`MonitorConfig::top_countries`] + other) and the request rate per hour
+//! of day (UTC), so a quiet night is not a traffic drop.
+//!
+//! [`MonitorTracker`] follows live traffic in rolling windows of traffic time
+//! (`ts_ms`, never the wall clock): ticks of [`MonitorConfig::tick_ms`]
+//! (15 s), windows of [`MonitorConfig::window_ticks`] ticks (60 s), evaluated
+//! at each tick's end. A deviation must hold for
+//! [`MonitorConfig::persistence_ticks`] consecutive evaluations (4, i.e.
+//! about a minute) before an alert opens, so a step incident is alerted
+//! 60-105 s after it starts and a lone slow burst is not. Windows below the
+//! minimum sample counts are not judged, so low-traffic endpoints do not
+//! flap (and are not monitored below that volume). Alerts are deduplicated
+//! per (api, endpoint-or-api, kind): a deviation within
+//! [`MonitorConfig::cooldown_ms`] of the last one grows the same alert.
+//!
+//! Kinds and where they are judged: `latency_regression`,
+//! `error_rate_spike` and `response_size_shift` per endpoint (one API-wide
+//! alert instead when [`MonitorConfig::api_wide_endpoints`] or more endpoints
+//! deviate together); `traffic_surge`, `traffic_drop` and `country_shift` per
+//! API.
+//!
+//! Memory is bounded: at most [`MonitorConfig::max_apis`] APIs,
+//! [`MonitorConfig::max_endpoints_per_api`] endpoints each and
+//! [`MonitorConfig::max_countries_per_api`] countries each (the rest count as
+//! `other`); a tick holds sparse histograms (at most 128 buckets each) and at
+//! most [`MonitorConfig::ids_per_tick`] request ids. Per record the work is
+//! two map look-ups and a few bucket increments; per tick every series is
+//! evaluated once.
+//!
+//! # Metric names (proposal for `/metrics`, from [`MonitorTracker::figures`])
+//!
+//! | metric | labels | figure |
+//! |---|---|---|
+//! | `apiwarden_api_latency_ms` | `api`, `endpoint`, `quantile` (`0.5`,`0.95`,`0.99`) | [`EndpointFigures::latency_ms`] (`endpoint=""` for the API) |
+//! | `apiwarden_api_requests_per_second` | `api` | [`EndpointFigures::requests_per_second`] |
+//! | `apiwarden_api_error_ratio` | `api`, `class` (`5xx`,`4xx`) | [`EndpointFigures::error_ratio_5xx`], [`EndpointFigures::error_ratio_4xx`] |
+//! | `apiwarden_api_request_bytes` | `api`, `quantile` (`0.5`,`0.95`) | [`EndpointFigures::request_bytes`] |
+//! | `apiwarden_api_response_bytes` | `api`, `quantile` (`0.5`,`0.95`) | [`EndpointFigures::response_bytes`] |
+//! | `apiwarden_api_country_share` | `api`, `country` (top N + `other`) | [`EndpointFigures::country_share`] |
+//! | `apiwarden_monitoring_alerts_total` | `kind` | alerts opened, per [`MonitorKind`] |
+//!
+//! Label cardinality stays bounded by the caps above; `endpoint` only on the
+//! latency metric (the one operators drill into), `api` everywhere.
+//! `scripts/grafana/apiwarden-dashboard.json` charts these metrics.
+
+mod checks;
+mod histogram;
+mod model;
+mod tracker;
+mod window;
+
+pub use histogram::{bucket_of, bucket_value, DenseHistogram, SparseHistogram, BUCKETS};
+pub use model::{
+    ApiBaseline, CountryShare, MonitorModel, MonitorTrainer, SeriesBaseline, MODEL_VERSION,
+};
+pub use tracker::MonitorTracker;
+
+use apiwarden_alert::{Evidence, Severity};
+use serde::{Deserialize, Serialize};
+
+/// One request as the monitor sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MonitorSample<'a> {
+    pub api: &'a str,
+    /// `METHOD template`, e.g. `GET /v1/accounts/{id}`.
+    pub endpoint: &'a str,
+    pub id: &'a str,
+    pub ts_ms: i64,
+    pub status: u16,
+    pub latency_ms: f64,
+    pub request_bytes: u64,
+    pub response_bytes: u64,
+    pub country: Option<&'a str>,
+    /// Who sent it (client IP, or any stable client key): the country mix is
+    /// counted in distinct clients, so one busy client is not a country
+    /// shift. `None` counts every request as its own client.
+    pub client: Option<&'a str>,
+}
+
+impl<'a> MonitorSample<'a> {
+    /// The sample of an access record whose API, endpoint template, id and
+    /// client key (e.g. the client IP as text) the caller has resolved.
+    pub fn of_record(
+        record: &'a apiwarden_record::AccessRecord,
+        api: &'a str,
+        endpoint: &'a str,
+        id: &'a str,
+        client: Option<&'a str>,
+    ) -> Self {
+        MonitorSample {
+            api,
+            endpoint,
+            id,
+            ts_ms: record.ts_ms,
+            status: record.status,
+            latency_ms: record.latency_ms,
+            request_bytes: record.request_bytes,
+            response_bytes: record.response_bytes,
+            country: record.country.as_deref(),
+            client,
+        }
+    }
+}
+
+/// FNV-1a of the client key (the request id when there is none).
+pub(crate) fn client_hash(client: Option<&str>, id: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let (tag, key) = match client {
+        Some(c) => (1u8, c),
+        None => (2u8, id),
+    };
+    for &b in std::iter::once(&tag).chain(key.as_bytes()) {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
+}
+
+/// Windows, thresholds and caps. The defaults are tuned on the simulator:
+/// no alert on normal days, each injected incident alerted once within 2
+/// minutes (see `tests/incidents.rs`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MonitorConfig {
+    /// Length of a tick, the unit of evaluation (ms of traffic time).
+    pub tick_ms: i64,
+    /// Ticks per rolling window.
+    pub window_ticks: u32,
+    /// Consecutive deviating evaluations before an alert opens.
+    pub persistence_ticks: u32,
+    /// A deviation within this long of an alert's last one grows it.
+    pub cooldown_ms: i64,
+    /// Requests a window needs before latency, size and errors are judged.
+    pub min_window_samples: u64,
+    /// Distinct clients an API window needs before its country mix is judged.
+    pub min_country_clients: u64,
+    /// Distinct clients a country needs in a window to count as shifted.
+    pub min_shifted_clients: u64,
+    /// Window median latency >= this x baseline median (and p95 above the
+    /// baseline p95).
+    pub latency_ratio: f64,
+    /// ... and at least this many ms above the baseline median.
+    pub latency_min_increase_ms: f64,
+    /// Error ratio at least this far above the baseline's (5xx; 4xx uses twice).
+    pub error_ratio_increase: f64,
+    /// Binomial / Poisson z-score a deviation needs.
+    pub z_threshold: f64,
+    /// Errors a window needs before an error spike is judged.
+    pub min_errors: u64,
+    /// Window median response size off the baseline median by this factor.
+    pub response_size_ratio: f64,
+    /// Window count >= this x the expected count (hour of day).
+    pub surge_ratio: f64,
+    /// Window count <= this x the expected count.
+    pub drop_ratio: f64,
+    /// Expected window count below which a drop is not judged.
+    pub min_expected_for_drop: f64,
+    /// Variance / mean of a window's request count: requests come in
+    /// sessions, so counts vary several times more than Poisson's.
+    pub traffic_dispersion: f64,
+    /// A country's share must move by at least this much.
+    pub country_share_change: f64,
+    /// Countries kept with their own share in the baseline.
+    pub top_countries: usize,
+    /// This many endpoints deviating together make one API-wide alert.
+    pub api_wide_endpoints: usize,
+    pub max_apis: usize,
+    pub max_endpoints_per_api: usize,
+    pub max_countries_per_api: usize,
+    /// Request ids kept per tick and series, to name requests on alerts.
+    pub ids_per_tick: usize,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            tick_ms: 15_000,
+            window_ticks: 4,
+            persistence_ticks: 4,
+            cooldown_ms: 30 * 60_000,
+            min_window_samples: 8,
+            min_country_clients: 12,
+            min_shifted_clients: 4,
+            latency_ratio: 3.0,
+            latency_min_increase_ms: 20.0,
+            error_ratio_increase: 0.1,
+            z_threshold: 6.0,
+            min_errors: 5,
+            response_size_ratio: 4.0,
+            surge_ratio: 3.0,
+            drop_ratio: 0.25,
+            min_expected_for_drop: 30.0,
+            traffic_dispersion: 6.0,
+            country_share_change: 0.15,
+            top_countries: 16,
+            api_wide_endpoints: 3,
+            max_apis: 64,
+            max_endpoints_per_api: 256,
+            max_countries_per_api: 64,
+            ids_per_tick: 16,
+        }
+    }
+}
+
+impl MonitorConfig {
+    /// The configuration with every value brought into a workable range
+    /// (a config file can hold anything).
+    pub fn sanitized(&self) -> MonitorConfig {
+        let finite = |v: f64, default: f64| if v.is_finite() && v > 0.0 { v } else { default };
+        let d = MonitorConfig::default();
+        MonitorConfig {
+            tick_ms: self.tick_ms.clamp(1_000, 3_600_000),
+            window_ticks: self.window_ticks.clamp(1, 240),
+            persistence_ticks: self.persistence_ticks.clamp(1, 240),
+            cooldown_ms: self.cooldown_ms.clamp(0, 7 * 86_400_000),
+            min_window_samples: self.min_window_samples.max(1),
+            min_country_clients: self.min_country_clients.max(1),
+            min_shifted_clients: self.min_shifted_clients.max(1),
+            latency_ratio: finite(self.latency_ratio, d.latency_ratio).max(1.0),
+            latency_min_increase_ms: finite(
+                self.latency_min_increase_ms,
+                d.latency_min_increase_ms,
+            ),
+            error_ratio_increase: finite(self.error_ratio_increase, d.error_ratio_increase)
+                .min(1.0),
+            z_threshold: finite(self.z_threshold, d.z_threshold),
+            min_errors: self.min_errors.max(1),
+            response_size_ratio: finite(self.response_size_ratio, d.response_size_ratio).max(1.0),
+            surge_ratio: finite(self.surge_ratio, d.surge_ratio).max(1.0),
+            drop_ratio: finite(self.drop_ratio, d.drop_ratio).min(1.0),
+            min_expected_for_drop: finite(self.min_expected_for_drop, d.min_expected_for_drop),
+            traffic_dispersion: finite(self.traffic_dispersion, d.traffic_dispersion).max(1.0),
+            country_share_change: finite(self.country_share_change, d.country_share_change)
+                .min(1.0),
+            top_countries: self.top_countries.clamp(1, 64),
+            api_wide_endpoints: self.api_wide_endpoints.max(2),
+            max_apis: self.max_apis.clamp(1, 10_000),
+            max_endpoints_per_api: self.max_endpoints_per_api.clamp(1, 10_000),
+            max_countries_per_api: self.max_countries_per_api.clamp(1, 1_000),
+            ids_per_tick: self.ids_per_tick.clamp(1, 50),
+        }
+    }
+}
+
+/// What a monitoring alert is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MonitorKind {
+    LatencyRegression,
+    ErrorRateSpike,
+    TrafficDrop,
+    TrafficSurge,
+    ResponseSizeShift,
+    CountryShift,
+}
+
+impl MonitorKind {
+    pub const ALL: [MonitorKind; 6] = [
+        MonitorKind::LatencyRegression,
+        MonitorKind::ErrorRateSpike,
+        MonitorKind::TrafficDrop,
+        MonitorKind::TrafficSurge,
+        MonitorKind::ResponseSizeShift,
+        MonitorKind::CountryShift,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MonitorKind::LatencyRegression => "latency_regression",
+            MonitorKind::ErrorRateSpike => "error_rate_spike",
+            MonitorKind::TrafficDrop => "traffic_drop",
+            MonitorKind::TrafficSurge => "traffic_surge",
+            MonitorKind::ResponseSizeShift => "response_size_shift",
+            MonitorKind::CountryShift => "country_shift",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MonitorKind> {
+        MonitorKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A monitoring alert: same shape as an attack alert where it can be.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MonitorAlert {
+    pub id: String,
+    pub kind: MonitorKind,
+    pub severity: Severity,
+    pub api: String,
+    /// `None` for API-wide alerts.
+    pub endpoint: Option<String>,
+    /// The strongest deviation seen (a ratio or a z-score, see `threshold`).
+    pub score: f64,
+    /// What `score` had to reach.
+    pub threshold: f64,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    /// Up to 50 requests of the deviating windows (the deviating ones first
+    /// where the kind says which: errors, slow, shifted size, new country).
+    pub request_ids: Vec<String>,
+    /// Observed vs baseline of the strongest window, e.g. `latency_p95_ms`.
+    pub evidence: Vec<Evidence>,
+    /// Deviating evaluations (ticks) since the alert opened.
+    pub count: u64,
+}
+
+/// Quantiles of a live window.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Quantiles {
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+}
+
+/// Live figures of one API (`endpoint: None`) or endpoint over the current
+/// window, for `/metrics`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EndpointFigures {
+    pub api: String,
+    pub endpoint: Option<String>,
+    /// Requests in the window.
+    pub requests: u64,
+    pub requests_per_second: f64,
+    pub latency_ms: Quantiles,
+    pub request_bytes: Quantiles,
+    pub response_bytes: Quantiles,
+    pub error_ratio_5xx: f64,
+    pub error_ratio_4xx: f64,
+    /// Top countries by share, then `other` (API rows only).
+    pub country_share: Vec<(String, f64)>,
+}

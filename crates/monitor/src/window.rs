@@ -1,0 +1,224 @@
+//! Live state of one API or endpoint: the ticks of the current window.
+
+use crate::histogram::{DenseHistogram, SparseHistogram};
+use std::collections::VecDeque;
+
+pub(crate) const FLAG_5XX: u8 = 1;
+pub(crate) const FLAG_4XX: u8 = 2;
+pub(crate) const FLAG_SLOW: u8 = 4;
+pub(crate) const FLAG_SIZE: u8 = 8;
+pub(crate) const FLAG_NEW_COUNTRY: u8 = 16;
+/// Unflagged ids kept per tick (for rate alerts, which flag nothing).
+const PLAIN_IDS_PER_TICK: usize = 4;
+
+/// What one tick of one series saw.
+#[derive(Debug, Default)]
+pub(crate) struct Tick {
+    pub requests: u32,
+    pub errors_5xx: u32,
+    pub errors_4xx: u32,
+    pub latency: SparseHistogram,
+    pub request_bytes: SparseHistogram,
+    pub response_bytes: SparseHistogram,
+    /// (country index of the API, requests), API series only.
+    pub countries: Vec<(u16, u32)>,
+    /// Distinct (client hash, country index), sorted by hash, API series only.
+    pub clients: Vec<(u64, u16)>,
+    /// Request ids with the flags that made them worth naming.
+    pub ids: Vec<(u8, Box<str>)>,
+    flagged_ids: u16,
+    plain_ids: u16,
+}
+
+impl Tick {
+    pub fn add(&mut self, latency_ms: f64, request_bytes: u64, response_bytes: u64, status: u16) {
+        self.requests = self.requests.saturating_add(1);
+        match status {
+            500..=599 => self.errors_5xx = self.errors_5xx.saturating_add(1),
+            400..=499 => self.errors_4xx = self.errors_4xx.saturating_add(1),
+            _ => {}
+        }
+        self.latency.add(latency_ms);
+        self.request_bytes.add(request_bytes as f64);
+        // Error pages and 304s have their own sizes: only successes tell a shift.
+        if (200..300).contains(&status) {
+            self.response_bytes.add(response_bytes as f64);
+        }
+    }
+
+    pub fn add_country(&mut self, country: u16) {
+        match self.countries.iter_mut().find(|c| c.0 == country) {
+            Some(c) => c.1 = c.1.saturating_add(1),
+            None => self.countries.push((country, 1)),
+        }
+    }
+
+    pub fn add_client(&mut self, client: u64, country: u16, cap: usize) {
+        if let Err(i) = self.clients.binary_search_by_key(&client, |c| c.0) {
+            if self.clients.len() < cap {
+                self.clients.insert(i, (client, country));
+            }
+        }
+    }
+
+    pub fn keep_id(&mut self, flags: u8, id: &str, flagged_cap: usize) {
+        if flags != 0 && usize::from(self.flagged_ids) < flagged_cap {
+            self.flagged_ids += 1;
+            self.ids.push((flags, id.into()));
+        } else if flags == 0 && usize::from(self.plain_ids) < PLAIN_IDS_PER_TICK {
+            self.plain_ids += 1;
+            self.ids.push((0, id.into()));
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.latency.heap_bytes()
+            + self.request_bytes.heap_bytes()
+            + self.response_bytes.heap_bytes()
+            + self.countries.capacity() * std::mem::size_of::<(u16, u32)>()
+            + self.clients.capacity() * std::mem::size_of::<(u64, u16)>()
+            + self
+                .ids
+                .iter()
+                .map(|(_, id)| id.len() + std::mem::size_of::<(u8, Box<str>)>())
+                .sum::<usize>()
+    }
+}
+
+/// The last `window_ticks` ticks of one series and its deviation streaks.
+#[derive(Debug, Default)]
+pub(crate) struct Series {
+    ticks: VecDeque<(i64, Tick)>,
+    /// Consecutive deviating evaluations, per monitor kind.
+    pub streaks: [u32; 6],
+}
+
+impl Series {
+    /// The tick `number`, created if new; ticks older than the window go.
+    pub fn tick_mut(&mut self, number: i64, window_ticks: u32) -> &mut Tick {
+        self.expire(number, window_ticks);
+        let fresh = self.ticks.back().map(|(n, _)| *n) != Some(number);
+        if fresh {
+            self.ticks.push_back((number, Tick::default()));
+        }
+        // The deque is not empty: a tick was just found or pushed.
+        let last = self.ticks.len() - 1;
+        &mut self.ticks[last].1
+    }
+
+    /// Drops ticks that fall out of the window ending with tick `current`.
+    pub fn expire(&mut self, current: i64, window_ticks: u32) {
+        let oldest_kept = current - i64::from(window_ticks) + 1;
+        while self.ticks.front().is_some_and(|(n, _)| *n < oldest_kept) {
+            self.ticks.pop_front();
+        }
+    }
+
+    pub fn ticks(&self) -> impl Iterator<Item = &Tick> {
+        self.ticks.iter().map(|(_, t)| t)
+    }
+
+    pub fn is_idle(&self) -> bool {
+        self.ticks.is_empty()
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.ticks.capacity() * std::mem::size_of::<(i64, Tick)>()
+            + self
+                .ticks
+                .iter()
+                .map(|(_, t)| t.heap_bytes())
+                .sum::<usize>()
+    }
+
+    /// Sums the window (the ticks kept) into `into`.
+    pub fn summarize(&self, into: &mut WindowStats) {
+        self.summarize_since(i64::MIN, into);
+    }
+
+    /// Sums the kept ticks numbered `oldest` or later into `into`.
+    pub fn summarize_since(&self, oldest: i64, into: &mut WindowStats) {
+        into.clear();
+        for (_, t) in self.ticks.iter().filter(|(n, _)| *n >= oldest) {
+            into.requests += u64::from(t.requests);
+            into.errors_5xx += u64::from(t.errors_5xx);
+            into.errors_4xx += u64::from(t.errors_4xx);
+            into.latency.add_sparse(&t.latency);
+            into.request_bytes.add_sparse(&t.request_bytes);
+            into.response_bytes.add_sparse(&t.response_bytes);
+            into.client_list.extend_from_slice(&t.clients);
+            for &(country, n) in &t.countries {
+                match into.countries.iter_mut().find(|c| c.0 == country) {
+                    Some(c) => c.1 += u64::from(n),
+                    None => into.countries.push((country, u64::from(n))),
+                }
+            }
+        }
+        into.countries.sort_unstable();
+        into.client_list.sort_unstable();
+        into.client_list.dedup_by_key(|c| c.0);
+        into.clients = into.client_list.len() as u64;
+        for &(_, country) in &into.client_list {
+            match into.client_countries.iter_mut().find(|c| c.0 == country) {
+                Some(c) => c.1 += 1,
+                None => into.client_countries.push((country, 1)),
+            }
+        }
+        into.client_countries.sort_unstable();
+    }
+
+    /// Up to `limit` ids of the window whose flags meet `mask` (any id when
+    /// `mask` is 0 or nothing matches), oldest first.
+    pub fn ids(&self, mask: u8, limit: usize) -> Vec<String> {
+        let pick = |want: &dyn Fn(u8) -> bool| -> Vec<String> {
+            self.ticks()
+                .flat_map(|t| t.ids.iter())
+                .filter(|(flags, _)| want(*flags))
+                .take(limit)
+                .map(|(_, id)| id.to_string())
+                .collect()
+        };
+        let matching = if mask == 0 {
+            Vec::new()
+        } else {
+            pick(&|flags| flags & mask != 0)
+        };
+        if matching.is_empty() {
+            pick(&|_| true)
+        } else {
+            matching
+        }
+    }
+}
+
+/// One window summed up, reused between evaluations.
+#[derive(Debug, Default)]
+pub(crate) struct WindowStats {
+    pub requests: u64,
+    pub errors_5xx: u64,
+    pub errors_4xx: u64,
+    pub latency: DenseHistogram,
+    pub request_bytes: DenseHistogram,
+    pub response_bytes: DenseHistogram,
+    /// (country index, requests), sorted by index.
+    pub countries: Vec<(u16, u64)>,
+    /// Distinct clients, and (country index, distinct clients) sorted by index.
+    pub clients: u64,
+    pub client_countries: Vec<(u16, u64)>,
+    client_list: Vec<(u64, u16)>,
+}
+
+impl WindowStats {
+    fn clear(&mut self) {
+        self.requests = 0;
+        self.errors_5xx = 0;
+        self.errors_4xx = 0;
+        self.latency.clear();
+        self.request_bytes.clear();
+        self.response_bytes.clear();
+        self.countries.clear();
+        self.clients = 0;
+        self.client_countries.clear();
+        self.client_list.clear();
+    }
+}
