@@ -1,0 +1,276 @@
+//! The tracker on synthetic traffic with known shape: drops, surges, dedup
+//! with cool-down, API-wide alerts, live figures and bounded memory.
+
+use apiwarden_monitor::{
+    MonitorAlert, MonitorConfig, MonitorKind, MonitorModel, MonitorSample, MonitorTracker,
+    MonitorTrainer,
+};
+use std::sync::{Arc, OnceLock};
+
+const DAY_MS: i64 = 86_400_000;
+const MINUTE_MS: i64 = 60_000;
+const ENDPOINTS: [&str; 4] = ["GET /a", "GET /b", "POST /c", "GET /d/{id}"];
+
+/// SplitMix64: a deterministic uniform in [0, 1) per counter.
+fn uniform(counter: u64) -> f64 {
+    let mut z = counter.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// What to change in a stretch of traffic.
+#[derive(Clone, Copy, Default)]
+struct Twist {
+    rate_factor: f64,
+    status: Option<u16>,
+}
+
+struct Request {
+    id: String,
+    ts_ms: i64,
+    endpoint: &'static str,
+    status: u16,
+    latency_ms: f64,
+    response_bytes: u64,
+    country: &'static str,
+    client: String,
+}
+
+/// `per_second` requests a second in [from, to), spread over the endpoints.
+fn traffic(from: i64, to: i64, per_second: f64, twist: Twist) -> Vec<Request> {
+    let rate = per_second
+        * if twist.rate_factor > 0.0 {
+            twist.rate_factor
+        } else {
+            1.0
+        };
+    let step = (1000.0 / rate) as i64;
+    (0..)
+        .map(|k| from + k * step.max(1))
+        .take_while(|&ts| ts < to)
+        .map(|ts| {
+            let n = ts as u64;
+            let client = (uniform(n ^ 1) * 400.0) as u64;
+            Request {
+                id: format!("r{ts}"),
+                ts_ms: ts,
+                endpoint: ENDPOINTS[(uniform(n ^ 2) * 4.0) as usize % 4],
+                status: twist.status.unwrap_or(200),
+                latency_ms: 20.0 + 20.0 * uniform(n ^ 3),
+                response_bytes: 1_000 + (1_000.0 * uniform(n ^ 4)) as u64,
+                country: if client % 10 < 7 { "FR" } else { "DE" },
+                client: format!("c{client}"),
+            }
+        })
+        .collect()
+}
+
+fn sample(r: &Request) -> MonitorSample<'_> {
+    MonitorSample {
+        api: "accounts",
+        endpoint: r.endpoint,
+        id: &r.id,
+        ts_ms: r.ts_ms,
+        status: r.status,
+        latency_ms: r.latency_ms,
+        request_bytes: 200,
+        response_bytes: r.response_bytes,
+        country: Some(r.country),
+        client: Some(&r.client),
+    }
+}
+
+/// One flat day at 5 requests a second.
+fn model() -> Arc<MonitorModel> {
+    static MODEL: OnceLock<Arc<MonitorModel>> = OnceLock::new();
+    MODEL
+        .get_or_init(|| {
+            let mut trainer = MonitorTrainer::new(MonitorConfig::default());
+            for r in traffic(0, DAY_MS, 5.0, Twist::default()) {
+                trainer.observe(&sample(&r));
+            }
+            Arc::new(trainer.finish())
+        })
+        .clone()
+}
+
+/// Replays stretches of (minutes, twist) from the start of day 2; returns
+/// the alerts and when each was first returned.
+fn replay(stretches: &[(i64, Twist)]) -> (Vec<MonitorAlert>, Vec<i64>, MonitorTracker) {
+    let mut tracker = MonitorTracker::new(model(), MonitorConfig::default());
+    let mut raised: Vec<(String, i64)> = Vec::new();
+    let mut t = DAY_MS;
+    for &(minutes, twist) in stretches {
+        for r in traffic(t, t + minutes * MINUTE_MS, 5.0, twist) {
+            for a in tracker.observe(&sample(&r)) {
+                if !raised.iter().any(|(id, _)| *id == a.id) {
+                    raised.push((a.id, r.ts_ms));
+                }
+            }
+        }
+        t += minutes * MINUTE_MS;
+    }
+    let alerts = tracker.alerts();
+    let at = alerts
+        .iter()
+        .map(|a| {
+            raised
+                .iter()
+                .find(|(id, _)| *id == a.id)
+                .map_or(-1, |r| r.1)
+        })
+        .collect();
+    (alerts, at, tracker)
+}
+
+const NORMAL: Twist = Twist {
+    rate_factor: 1.0,
+    status: None,
+};
+
+#[test]
+fn normal_traffic_raises_nothing_and_a_drop_is_alerted_once() {
+    let quiet = Twist {
+        rate_factor: 0.05,
+        status: None,
+    };
+    let (alerts, at, _) = replay(&[(30, NORMAL), (10, quiet), (20, NORMAL)]);
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0].kind, MonitorKind::TrafficDrop);
+    let drop_start = DAY_MS + 30 * MINUTE_MS;
+    assert!((drop_start..=drop_start + 2 * MINUTE_MS).contains(&at[0]));
+    assert!(alerts[0].last_seen_ms <= drop_start + 12 * MINUTE_MS);
+    assert_eq!(alerts[0].endpoint, None);
+}
+
+#[test]
+fn a_surge_is_alerted_once() {
+    let busy = Twist {
+        rate_factor: 5.0,
+        status: None,
+    };
+    let (alerts, at, _) = replay(&[(20, NORMAL), (10, busy), (10, NORMAL)]);
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0].kind, MonitorKind::TrafficSurge);
+    assert!(at[0] - (DAY_MS + 20 * MINUTE_MS) <= 2 * MINUTE_MS);
+    let rps = &alerts[0].evidence[0];
+    assert_eq!(rps.feature, "requests_per_second");
+    assert!(
+        rps.observed > 20.0 && (rps.baseline - 5.0).abs() < 0.5,
+        "{rps:?}"
+    );
+}
+
+#[test]
+fn an_outage_on_every_endpoint_is_one_api_wide_alert_that_grows_within_the_cooldown() {
+    let outage = Twist {
+        rate_factor: 1.0,
+        status: Some(503),
+    };
+    let (alerts, _, _) = replay(&[
+        (10, NORMAL),
+        (3, outage),
+        (5, NORMAL),
+        (3, outage),
+        (5, NORMAL),
+    ]);
+    let errors: Vec<&MonitorAlert> = alerts
+        .iter()
+        .filter(|a| a.kind == MonitorKind::ErrorRateSpike)
+        .collect();
+    assert_eq!(errors.len(), 1, "{alerts:#?}");
+    let alert = errors[0];
+    assert_eq!(alert.endpoint, None, "four endpoints deviate together");
+    assert!(alert
+        .evidence
+        .iter()
+        .any(|e| e.feature == "endpoints_deviating" && e.observed == 4.0));
+    assert!(
+        alert.last_seen_ms >= DAY_MS + 18 * MINUTE_MS,
+        "the second outage grew it"
+    );
+    assert!(alert.count >= 8);
+    assert!(!alert.request_ids.is_empty() && alert.request_ids.len() <= 50);
+
+    // After the cool-down, the same outage opens a new alert.
+    let (alerts, _, _) = replay(&[
+        (10, NORMAL),
+        (3, outage),
+        (40, NORMAL),
+        (3, outage),
+        (5, NORMAL),
+    ]);
+    let errors = alerts
+        .iter()
+        .filter(|a| a.kind == MonitorKind::ErrorRateSpike)
+        .count();
+    assert_eq!(errors, 2, "{alerts:#?}");
+}
+
+#[test]
+fn figures_describe_the_current_window() {
+    let (_, _, tracker) = replay(&[(5, NORMAL)]);
+    let figures = tracker.figures();
+    assert_eq!(figures.len(), 1 + ENDPOINTS.len());
+    let api = &figures[0];
+    assert_eq!(api.endpoint, None);
+    assert!((api.requests_per_second - 5.0).abs() < 0.5, "{api:?}");
+    assert!((20.0..45.0).contains(&api.latency_ms.p50), "{api:?}");
+    assert_eq!(api.error_ratio_5xx, 0.0);
+    let fr = api.country_share.iter().find(|c| c.0 == "FR").map(|c| c.1);
+    assert!(
+        fr.is_some_and(|s| (0.5..0.9).contains(&s)),
+        "{:?}",
+        api.country_share
+    );
+    assert!(figures[1..].iter().all(|f| f.endpoint.is_some()));
+}
+
+#[test]
+fn memory_stays_bounded_whatever_the_volume_or_the_endpoints() {
+    let cfg = MonitorConfig::default();
+    let mut tracker = MonitorTracker::new(model(), cfg.clone());
+    let mut peak = 0;
+    for (i, r) in traffic(DAY_MS, DAY_MS + 3 * 3_600_000, 20.0, NORMAL)
+        .iter()
+        .enumerate()
+    {
+        tracker.observe(&sample(r));
+        if i % 10_000 == 0 {
+            peak = peak.max(tracker.memory_bytes());
+        }
+    }
+    // 216k requests: the window holds a minute, not the stream.
+    assert!(peak < 64 * 1024, "{peak} bytes");
+
+    // A scanner inventing endpoints: tracked ones stop at the cap.
+    let mut names = Vec::new();
+    for k in 0..5_000 {
+        names.push(format!("GET /probe/{k}"));
+    }
+    let start = DAY_MS + 4 * 3_600_000;
+    for (k, name) in names.iter().enumerate() {
+        let id = format!("p{k}");
+        tracker.observe(&MonitorSample {
+            api: "accounts",
+            endpoint: name,
+            id: &id,
+            ts_ms: start + k as i64,
+            status: 404,
+            latency_ms: 3.0,
+            request_bytes: 0,
+            response_bytes: 100,
+            country: Some("FR"),
+            client: Some("scanner"),
+        });
+    }
+    let bound = cfg.max_endpoints_per_api * 4 * 1024;
+    assert!(tracker.memory_bytes() < bound, "{}", tracker.memory_bytes());
+    let endpoint_rows = tracker
+        .figures()
+        .iter()
+        .filter(|f| f.endpoint.is_some())
+        .count();
+    assert!(endpoint_rows <= 32);
+}
