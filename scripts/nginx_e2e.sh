@@ -10,7 +10,9 @@
 #                 manifest.tsv (what curl sent and got, one line per request, in
 #                 order; tests/nginx_logs.rs reads it), and logs/hostile.{json,log}
 #                 with hostile_manifest.tsv (the kind of each hostile request, in
-#                 order); without it a temp dir is used and removed.
+#                 order), and logs/attack.{json,log} with attack_manifest.tsv (one
+#                 token walking account ids, after the ordinary traffic); without
+#                 it a temp dir is used and removed.
 #   --requests N  requests to send (default 300, at most 5000).
 #   --seed N      seed of the traffic mix (default 7); same seed, same requests.
 # Needs nginx (scripts/ci_deps.sh installs it) and curl >= 7.83. Runs unprivileged.
@@ -91,15 +93,18 @@ render() {
     local listen_v6=""
     [[ $HAVE_V6 == 1 ]] && listen_v6="listen [::1]:$FRONT_PORT;"
     sed -e "s|@PREFIX@|$WORK|g" -e "s|@FRONT_PORT@|$FRONT_PORT|g" \
-        -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" -e "s|@HOSTILE_PORT@|$HOSTILE_PORT|g" -e "s|@LISTEN_V6@|$listen_v6|g" "$1"
+        -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" -e "s|@HOSTILE_PORT@|$HOSTILE_PORT|g" \
+        -e "s|@ATTACK_PORT@|$ATTACK_PORT|g" -e "s|@LISTEN_V6@|$listen_v6|g" "$1"
 }
 
-# Random free-looking ports; a bind conflict makes nginx exit, then try others.
+# Random ports below the ephemeral range (32768+, where port-0 listeners and
+# outgoing connections land); a bind conflict makes nginx exit, then try others.
 started=0
 for attempt in 1 2 3 4 5; do
-    FRONT_PORT=$(shuf -i 20000-59997 -n 1)
+    FRONT_PORT=$(shuf -i 20000-32700 -n 1)
     UPSTREAM_PORT=$((FRONT_PORT + 1))
     HOSTILE_PORT=$((FRONT_PORT + 2))
+    ATTACK_PORT=$((FRONT_PORT + 3))
     render "$HERE/nginx/nginx.conf.in" >"$WORK/nginx.conf"
     render "$HERE/nginx/upstream.conf.in" >"$WORK/upstream.conf"
     "$NGINX" -t -q -e "$WORK/logs/error.log" -p "$WORK" -c "$WORK/nginx.conf" ||
@@ -124,6 +129,8 @@ done
 : >"$WORK/logs/access.log"
 : >"$WORK/logs/hostile.json"
 : >"$WORK/logs/hostile.log"
+: >"$WORK/logs/attack.json"
+: >"$WORK/logs/attack.log"
 
 AGENTS=(
     "shop-app/3.2 (iOS 17)"
@@ -240,6 +247,17 @@ echo http_0_9 >>"$HOSTILE"
 raw_request '\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03'
 echo tls_on_plain_port >>"$HOSTILE"
 
+# Enumeration: a fresh token walks 150 consecutive account ids as fast as curl goes.
+ATTACK="$WORK/attack_manifest.tsv"
+hex; ATTACK_TOKEN="tok-e2e-attacker-$HEX"
+printf 'method\tpath\tsecret\tstatus\trequest_id\n' >"$ATTACK"
+for account in $(seq 1000 1149); do
+    result=$(curl -s -o /dev/null --max-time 5 -A "python-requests/2.31" -H "Host: api.shop.test" \
+        -H "Authorization: Bearer $ATTACK_TOKEN" -w '%{http_code}\t%header{x-request-id}' \
+        "http://127.0.0.1:$ATTACK_PORT/v1/accounts/$account") || { echo "curl failed (attack)" >&2; exit 1; }
+    printf 'GET\t%s\t%s\t%s\n' "/v1/accounts/$account" "$ATTACK_TOKEN" "$result" >>"$ATTACK"
+done
+
 # QUIT: finish in-flight requests and close the logs cleanly.
 kill -QUIT "$NGINX_PID"
 for _ in $(seq 1 100); do kill -0 "$NGINX_PID" 2>/dev/null || break; sleep 0.1; done
@@ -250,6 +268,7 @@ echo "requests: $REQUESTS in $(awk -v a="$started_at" -v b="$finished_at" 'BEGIN
 echo "access.json lines: $(wc -l <"$WORK/logs/access.json")"
 echo "access.log lines: $(wc -l <"$WORK/logs/access.log")"
 echo "hostile.json lines: $(wc -l <"$WORK/logs/hostile.json"), hostile.log lines: $(wc -l <"$WORK/logs/hostile.log")"
+echo "attack.json lines: $(wc -l <"$WORK/logs/attack.json"), attack.log lines: $(wc -l <"$WORK/logs/attack.log")"
 echo "statuses: $(tail -n +2 "$MANIFEST" | cut -f8 | sort | uniq -c | awk '{ printf "%s:%s ", $2, $1 }')"
 [[ $KEEP == 1 ]] && echo "output: $WORK"
 exit 0

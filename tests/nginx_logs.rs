@@ -280,6 +280,96 @@ fn assert_request_matches(what: &str, record: &Value, request: &Sent) {
     );
 }
 
+/// The attack phase: (path, nginx request id, token), in order.
+fn read_attack_manifest(path: &Path) -> Vec<(String, String, String)> {
+    let text = std::fs::read_to_string(path).expect("attack_manifest.tsv");
+    text.lines()
+        .skip(1)
+        .map(|line| {
+            let cols: Vec<&str> = line.split('\t').collect();
+            assert_eq!(cols.len(), 5, "attack manifest line: {line}");
+            (
+                cols[1].to_string(),
+                cols[4].to_string(),
+                cols[2].to_string(),
+            )
+        })
+        .collect()
+}
+
+/// After training on the ordinary logs, the token walking account ids is
+/// alerted as enumeration, on its own requests only. A summary for the report.
+fn enumeration_is_alerted(
+    server: &Server,
+    out: &Path,
+    attack: &[(String, String, String)],
+    seen: &mut Vec<String>,
+) -> String {
+    let response = client()
+        .post(server.url("/v1/train"))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .expect("train request");
+    let status = response.status().as_u16();
+    let text = response.text().expect("train answer");
+    assert_eq!(status, 200, "POST /v1/train: {text}");
+    let trained: Value = serde_json::from_str(&text).expect("train JSON");
+    assert!(
+        trained["records_used"].as_u64().unwrap_or(0) > 0,
+        "trained on the nginx logs: {text}"
+    );
+
+    let attack_lines = lines(&out.join("logs/attack.json"));
+    assert_eq!(
+        attack_lines.len(),
+        attack.len(),
+        "one attack log line per request"
+    );
+    let (ids, answers) = ingest_halves(server, "nginx_json", &attack_lines);
+    seen.extend(answers);
+    let attack_ids: Vec<&str> = attack.iter().map(|(_, id, _)| id.as_str()).collect();
+    assert_eq!(ids, attack_ids);
+    let (first_path, first_id, _) = attack.first().expect("attack requests");
+    let first = get_json(server, &format!("/v1/records/{first_id}"), seen);
+    assert_eq!(first["path"], first_path.as_str());
+    let fingerprint = first["token"]
+        .as_str()
+        .expect("attacker token fingerprint")
+        .to_string();
+
+    let alert = eventually(30, "an alert on the enumerating token", || {
+        let (status, text) = get(server, "/v1/alerts?limit=1000");
+        assert_eq!(status, 200, "alerts: {text}");
+        let answer: Value = serde_json::from_str(&text).ok()?;
+        let found = answer["alerts"].as_array()?.iter().find(|alert| {
+            alert["entity"]["kind"] == "token" && alert["entity"]["value"] == fingerprint.as_str()
+        })?;
+        seen.push(text.clone());
+        Some(found.clone())
+    });
+    assert_eq!(alert["attack"], "enumeration", "{alert}");
+    let blamed: Vec<&str> = alert["request_ids"]
+        .as_array()
+        .expect("request_ids")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(!blamed.is_empty(), "{alert}");
+    for id in &blamed {
+        assert!(
+            attack_ids.contains(id),
+            "alert blames {id}, not an attack request"
+        );
+    }
+    format!(
+        "enumeration alert (score {:.2}, severity {}) on {} of {} attack requests",
+        alert["score"].as_f64().unwrap_or(f64::NAN),
+        alert["severity"].as_str().unwrap_or("?"),
+        blamed.len(),
+        attack.len()
+    )
+}
+
 /// Runs `scripts/nginx_e2e.sh` into `DIR/nginx`; `None` (after saying why)
 /// when nginx or curl is not installed.
 fn run_nginx(requests: usize) -> Option<tempfile::TempDir> {
@@ -459,7 +549,11 @@ fn nginx_json_and_combined_logs_of_a_real_nginx_are_ingested() {
             "requests are sequential, so the log is in manifest order"
         );
     }
-    let secrets = secrets_of(&sent, &json_log);
+    let attack = read_attack_manifest(&out.join("attack_manifest.tsv"));
+    let mut secrets = secrets_of(&sent, &json_log);
+    secrets.extend(attack.iter().map(|(_, _, secret)| secret.clone()));
+    secrets.sort();
+    secrets.dedup();
     assert!(
         secrets.len() >= 10,
         "traffic carries credentials: {secrets:?}"
@@ -605,6 +699,8 @@ fn nginx_json_and_combined_logs_of_a_real_nginx_are_ingested() {
         }
     }
 
+    let alert = enumeration_is_alerted(&server, &out, &attack, &mut seen);
+
     // Secrets in clear nowhere: ingest answers, records, scores, alerts, listings, entities.
     get_json(&server, "/v1/alerts?limit=1000", &mut seen);
     get_json(&server, "/v1/apis", &mut seen);
@@ -633,8 +729,8 @@ fn nginx_json_and_combined_logs_of_a_real_nginx_are_ingested() {
     }
     eprintln!(
         "nginx_logs: {REQUESTS} requests, {} JSON + {} combined lines accepted, 0 rejected; \
-         ingest {:.0} ms; {scored} scores by $request_id; {} answers checked for {} secrets; \
-         total {:.1} s",
+         ingest {:.0} ms; {scored} scores by $request_id; {alert}; \
+         {} answers checked for {} secrets; total {:.1} s",
         json_ids.len(),
         combined_ids.len(),
         ingest_time.as_secs_f64() * 1000.0,
