@@ -3,7 +3,8 @@
 //! flagged record it closes, and a later flagged record opens a new one.
 
 use apiwarden_alert::{
-    Alert, AlertFamily, AttackType, EntityRef, Evidence, Severity, MAX_ALERT_REQUEST_IDS,
+    Alert, AlertFamily, AttackType, EntityKind, EntityRef, Evidence, Severity,
+    MAX_ALERT_REQUEST_IDS,
 };
 use apiwarden_record::format_ts_ms;
 use std::collections::{BTreeMap, HashMap};
@@ -25,6 +26,11 @@ pub struct Flag {
 pub struct AlertBook {
     api: String,
     cooldown_ms: i64,
+    /// An API-wide alert open this long is closed at its next flag and a new
+    /// one (its continuation) opens: campaigns against the whole API that
+    /// follow each other read as a series of alerts, each with request ids
+    /// of its own period. (One actor's alert stays one alert.)
+    max_span_ms: i64,
     max_retained: usize,
     /// Every retained alert, keyed by its global opening sequence number.
     alerts: BTreeMap<u64, Alert>,
@@ -38,10 +44,11 @@ pub struct AlertBook {
 }
 
 impl AlertBook {
-    pub fn new(api: &str, cooldown_ms: i64, max_retained: usize) -> Self {
+    pub fn new(api: &str, cooldown_ms: i64, max_span_ms: i64, max_retained: usize) -> Self {
         AlertBook {
             api: api.to_string(),
             cooldown_ms: cooldown_ms.max(0),
+            max_span_ms: max_span_ms.max(1),
             max_retained: max_retained.max(1),
             alerts: BTreeMap::new(),
             latest: HashMap::new(),
@@ -60,19 +67,24 @@ impl AlertBook {
     pub fn flag(&mut self, flag: Flag, ts_ms: i64, request_id: &str, next_seq: &mut u64) -> Alert {
         self.last_flag_ms = self.last_flag_ms.max(ts_ms);
         let key = (flag.entity, flag.attack);
-        let open_seq = self
-            .latest
-            .get(&key)
-            .copied()
-            .filter(|seq| self.alerts.get(seq).is_some_and(|a| self.is_open(a, ts_ms)));
+        let open_seq = self.latest.get(&key).copied().filter(|seq| {
+            self.alerts.get(seq).is_some_and(|a| {
+                self.is_open(a, ts_ms)
+                    && (a.entity.kind != EntityKind::Api
+                        || ts_ms.saturating_sub(a.first_seen_ms) <= self.max_span_ms)
+            })
+        });
         if let Some(seq) = open_seq {
             if let Some(alert) = self.alerts.get_mut(&seq) {
                 alert.last_seen_ms = alert.last_seen_ms.max(ts_ms);
                 alert.last_seen = format_ts_ms(alert.last_seen_ms);
                 alert.count += 1;
-                if alert.request_ids.len() < MAX_ALERT_REQUEST_IDS {
-                    alert.request_ids.push(request_id.to_string());
+                // The first half of the ids stay (how it began), the second
+                // half rolls (what it does now).
+                if alert.request_ids.len() >= MAX_ALERT_REQUEST_IDS {
+                    alert.request_ids.remove(MAX_ALERT_REQUEST_IDS / 2);
                 }
+                alert.request_ids.push(request_id.to_string());
                 if flag.score >= alert.score {
                     alert.score = flag.score;
                     alert.threshold = flag.threshold;
@@ -219,7 +231,7 @@ mod tests {
 
     #[test]
     fn flags_of_one_entity_and_attack_grow_one_alert_until_cooldown() {
-        let mut book = AlertBook::new("shop", 1000, 100);
+        let mut book = AlertBook::new("shop", 1000, 1_000_000, 100);
         let mut seq = 0;
         let a = book.flag(
             flag("1.1.1.1", AttackType::Probing, 0.7, Severity::Low),
@@ -273,7 +285,7 @@ mod tests {
 
     #[test]
     fn open_alerts_mark_their_entity_until_cooldown() {
-        let mut book = AlertBook::new("shop", 1000, 100);
+        let mut book = AlertBook::new("shop", 1000, 1_000_000, 100);
         let mut seq = 0;
         let ent = EntityRef {
             kind: EntityKind::Ip,
@@ -303,7 +315,7 @@ mod tests {
 
     #[test]
     fn request_ids_are_capped_and_retention_is_bounded() {
-        let mut book = AlertBook::new("shop", 1_000_000, 3);
+        let mut book = AlertBook::new("shop", 1_000_000, 10_000_000, 3);
         let mut seq = 0;
         let mut last = None;
         for i in 0..120 {
@@ -317,6 +329,10 @@ mod tests {
         let last = last.unwrap();
         assert_eq!(last.request_ids.len(), MAX_ALERT_REQUEST_IDS);
         assert_eq!(last.count, 120);
+        assert_eq!(last.request_ids[0], "r0");
+        assert_eq!(last.request_ids[24], "r24");
+        assert_eq!(last.request_ids[25], "r95");
+        assert_eq!(last.request_ids[49], "r119");
         for i in 0..10 {
             book.flag(
                 flag(
@@ -331,6 +347,37 @@ mod tests {
             );
         }
         assert_eq!(book.len(), 3);
+    }
+
+    #[test]
+    fn a_long_api_wide_campaign_rolls_over_into_a_new_alert() {
+        let mut book = AlertBook::new("shop", 1000, 5000, 100);
+        let mut seq = 0;
+        let api_flag = || Flag {
+            entity: EntityRef {
+                kind: EntityKind::Api,
+                value: "shop".into(),
+            },
+            ..flag("x", AttackType::CredentialStuffing, 0.7, Severity::Low)
+        };
+        let ip_flag = || flag("4.4.4.4", AttackType::ApiDos, 0.7, Severity::Low);
+        let first = book.flag(api_flag(), 0, "a", &mut seq);
+        let ip_first = book.flag(ip_flag(), 0, "a", &mut seq);
+        let (mut last, mut ip_last) = (first.clone(), ip_first.clone());
+        for t in (500..=5000).step_by(500) {
+            last = book.flag(api_flag(), t, "b", &mut seq);
+            ip_last = book.flag(ip_flag(), t, "b", &mut seq);
+        }
+        assert_eq!(last.id, first.id, "within the span");
+        assert_eq!(ip_last.id, ip_first.id);
+        let next = book.flag(api_flag(), 5500, "c", &mut seq);
+        assert_ne!(next.id, first.id);
+        assert_eq!(next.request_ids, vec!["c"]);
+        let ip_next = book.flag(ip_flag(), 5500, "c", &mut seq);
+        assert_eq!(
+            ip_next.id, ip_first.id,
+            "one actor's alert does not roll over"
+        );
     }
 
     #[test]

@@ -22,6 +22,8 @@ use std::sync::Arc;
 pub struct EngineConfig {
     /// An alert closes after this much traffic time without a flagged record.
     pub alert_cooldown_ms: i64,
+    /// An alert open this long rolls over into a new one at its next flag.
+    pub alert_max_span_ms: i64,
     /// Alerts kept in memory per API (oldest dropped first).
     pub max_alerts_per_api: usize,
     /// Behavior settings; `None` = those the bundle was trained with.
@@ -38,6 +40,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             alert_cooldown_ms: 15 * 60_000,
+            alert_max_span_ms: 60 * 60_000,
             max_alerts_per_api: 100_000,
             behavior: None,
             max_apis: 10_000,
@@ -242,7 +245,12 @@ impl Engine {
                 name: name.clone(),
                 model,
                 tracker: behavior.map(|b| BehaviorTracker::new(b, behavior_cfg.clone())),
-                alerts: AlertBook::new(name, cfg.alert_cooldown_ms, cfg.max_alerts_per_api),
+                alerts: AlertBook::new(
+                    name,
+                    cfg.alert_cooldown_ms,
+                    cfg.alert_max_span_ms,
+                    cfg.max_alerts_per_api,
+                ),
                 records: 0,
                 live_endpoints: BTreeSet::new(),
                 incidents: IncidentWindow::default(),
