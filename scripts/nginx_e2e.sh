@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Real gateway logs for apiwarden: a real nginx (Debian package) on loopback,
-# a front server proxying to a small upstream (scripts/nginx/*.conf.in), and a
-# bounded burst of curl traffic through it. The front writes two access logs:
-# the nginx JSON format (`?format=nginx_json`) and combined + $request_time
-# (`?format=combined`). nginx is stopped before the line counts are printed.
+# a front server proxying to a small upstream (scripts/nginx/*.conf.in), and
+# bounded curl traffic through it in three phases, each logged by its own
+# front port in two formats, the nginx JSON format (`?format=nginx_json`) and
+# combined + $request_time (`?format=combined`):
+#   access.*   ordinary traffic: accounts, reports, orders, logins, probes, odd
+#              methods and paths, Bearer tokens, X-Api-Key, Basic, IPv4 and IPv6;
+#   hostile.*  non-UTF-8 header bytes and malformed request lines;
+#   attack.*   one fresh token walking 150 account ids (enumeration).
+# nginx is stopped before the line counts are printed.
 #
 # Usage: scripts/nginx_e2e.sh [--out DIR] [--requests N] [--seed N]
-#   --out DIR     keep everything in DIR (its logs/, tmp/ and docroot/ are replaced): logs/access.json, logs/access.log,
-#                 manifest.tsv (what curl sent and got, one line per request, in
-#                 order; tests/nginx_logs.rs reads it), and logs/hostile.{json,log}
-#                 with hostile_manifest.tsv (the kind of each hostile request, in
-#                 order), and logs/attack.{json,log} with attack_manifest.tsv (one
-#                 token walking account ids, after the ordinary traffic); without
-#                 it a temp dir is used and removed.
-#   --requests N  requests to send (default 300, at most 5000).
+#   --out DIR     keep everything in DIR (its logs/, tmp/ and docroot/ are
+#                 replaced): logs/*.json and logs/*.log, manifest.tsv (what curl
+#                 sent and got for each ordinary request, in order; read by
+#                 tests/nginx_logs.rs), hostile_manifest.tsv (the kind of each
+#                 hostile request) and attack_manifest.tsv; without it a temp
+#                 dir is used and removed.
+#   --requests N  ordinary requests to send (default 300, at most 5000).
 #   --seed N      seed of the traffic mix (default 7); same seed, same requests.
 # Needs nginx (scripts/ci_deps.sh installs it) and curl >= 7.83. Runs unprivileged.
 set -euo pipefail
