@@ -1,9 +1,11 @@
 //! Access logs written by a real nginx (Debian package) in front of a small
 //! upstream, ingested by the real `apiwarden serve` with the `nginx_json` and
 //! `combined` presets: every line is accepted, each record says what curl did,
-//! scores are found by nginx's `$request_id`, and no credential is ever shown
-//! in clear. `scripts/nginx_e2e.sh` runs nginx and the traffic; without nginx
-//! (install it with `scripts/ci_deps.sh`) the test says so and passes.
+//! scores are found by nginx's `$request_id`, a model trained on the logs
+//! alerts on an id walk and not on ordinary traffic, hostile request lines get
+//! a per-line answer, and no credential is ever shown in clear.
+//! `scripts/nginx_e2e.sh` runs nginx and the traffic; without nginx (install
+//! it with `scripts/ci_deps.sh`) the tests say so and pass.
 
 mod service_common;
 
