@@ -31,7 +31,7 @@ fn on_path(program: &str) -> Option<PathBuf> {
 }
 
 fn nginx_binary() -> Option<PathBuf> {
-    if let Some(explicit) = std::env::var_os("NGINX_BIN") {
+    if let Some(explicit) = std::env::var_os("NGINX_BIN").filter(|v| !v.is_empty()) {
         return Some(PathBuf::from(explicit));
     }
     on_path("nginx").or_else(|| {
