@@ -222,7 +222,9 @@ impl MonitorTracker {
                 let Some(base) = &endpoint.baseline else {
                     continue;
                 };
-                if endpoint.series.is_idle() {
+                // Most endpoints are quiet: judge nothing below the sample guard
+                // without summing histograms.
+                if endpoint.series.requests() < cfg.min_window_samples {
                     endpoint.series.streaks = [0; 6];
                     continue;
                 }

@@ -24,8 +24,10 @@ pub(crate) struct Tick {
     pub countries: Vec<(u16, u32)>,
     /// Distinct (client hash, country index), sorted by hash, API series only.
     pub clients: Vec<(u64, u16)>,
-    /// Request ids with the flags that made them worth naming.
-    pub ids: Vec<(u8, Box<str>)>,
+    /// Request ids with the flags that made them worth naming: (flags,
+    /// start, end) into `id_text`, one buffer so a tick allocates once.
+    ids: Vec<(u8, u32, u32)>,
+    id_text: String,
     flagged_ids: u16,
     plain_ids: u16,
 }
@@ -62,13 +64,50 @@ impl Tick {
     }
 
     pub fn keep_id(&mut self, flags: u8, id: &str, flagged_cap: usize) {
-        if flags != 0 && usize::from(self.flagged_ids) < flagged_cap {
-            self.flagged_ids += 1;
-            self.ids.push((flags, id.into()));
-        } else if flags == 0 && usize::from(self.plain_ids) < PLAIN_IDS_PER_TICK {
-            self.plain_ids += 1;
-            self.ids.push((0, id.into()));
+        let keep = if flags != 0 {
+            usize::from(self.flagged_ids) < flagged_cap
+        } else {
+            usize::from(self.plain_ids) < PLAIN_IDS_PER_TICK
+        };
+        // Ids are short; one past 4 GiB of text in a tick is not kept.
+        let (Ok(start), Ok(end)) = (
+            u32::try_from(self.id_text.len()),
+            u32::try_from(self.id_text.len() + id.len()),
+        ) else {
+            return;
+        };
+        if !keep {
+            return;
         }
+        if flags != 0 {
+            self.flagged_ids += 1;
+        } else {
+            self.plain_ids += 1;
+        }
+        self.id_text.push_str(id);
+        self.ids.push((flags, start, end));
+    }
+
+    fn kept_ids(&self) -> impl Iterator<Item = (u8, &str)> {
+        self.ids.iter().filter_map(|&(flags, start, end)| {
+            Some((flags, self.id_text.get(start as usize..end as usize)?))
+        })
+    }
+
+    /// Empties the tick, keeping its buffers for the next one.
+    fn reset(&mut self) {
+        self.requests = 0;
+        self.errors_5xx = 0;
+        self.errors_4xx = 0;
+        self.latency.clear();
+        self.request_bytes.clear();
+        self.response_bytes.clear();
+        self.countries.clear();
+        self.clients.clear();
+        self.ids.clear();
+        self.id_text.clear();
+        self.flagged_ids = 0;
+        self.plain_ids = 0;
     }
 
     fn heap_bytes(&self) -> usize {
@@ -77,11 +116,8 @@ impl Tick {
             + self.response_bytes.heap_bytes()
             + self.countries.capacity() * std::mem::size_of::<(u16, u32)>()
             + self.clients.capacity() * std::mem::size_of::<(u64, u16)>()
-            + self
-                .ids
-                .iter()
-                .map(|(_, id)| id.len() + std::mem::size_of::<(u8, Box<str>)>())
-                .sum::<usize>()
+            + self.ids.capacity() * std::mem::size_of::<(u8, u32, u32)>()
+            + self.id_text.capacity()
     }
 }
 
@@ -89,6 +125,8 @@ impl Tick {
 #[derive(Debug, Default)]
 pub(crate) struct Series {
     ticks: VecDeque<(i64, Tick)>,
+    /// An expired tick kept for its buffers.
+    spare: Option<Tick>,
     /// Consecutive deviating evaluations, per monitor kind.
     pub streaks: [u32; 6],
 }
@@ -99,7 +137,14 @@ impl Series {
         self.expire(number, window_ticks);
         let fresh = self.ticks.back().map(|(n, _)| *n) != Some(number);
         if fresh {
-            self.ticks.push_back((number, Tick::default()));
+            let tick = match self.spare.take() {
+                Some(mut t) => {
+                    t.reset();
+                    t
+                }
+                None => Tick::default(),
+            };
+            self.ticks.push_back((number, tick));
         }
         // The deque is not empty: a tick was just found or pushed.
         let last = self.ticks.len() - 1;
@@ -110,7 +155,9 @@ impl Series {
     pub fn expire(&mut self, current: i64, window_ticks: u32) {
         let oldest_kept = current - i64::from(window_ticks) + 1;
         while self.ticks.front().is_some_and(|(n, _)| *n < oldest_kept) {
-            self.ticks.pop_front();
+            if let Some((_, tick)) = self.ticks.pop_front() {
+                self.spare = Some(tick);
+            }
         }
     }
 
@@ -118,8 +165,9 @@ impl Series {
         self.ticks.iter().map(|(_, t)| t)
     }
 
-    pub fn is_idle(&self) -> bool {
-        self.ticks.is_empty()
+    /// Requests in the ticks kept.
+    pub fn requests(&self) -> u64 {
+        self.ticks().map(|t| u64::from(t.requests)).sum()
     }
 
     pub fn heap_bytes(&self) -> usize {
@@ -172,7 +220,7 @@ impl Series {
     pub fn ids(&self, mask: u8, limit: usize) -> Vec<String> {
         let pick = |want: &dyn Fn(u8) -> bool| -> Vec<String> {
             self.ticks()
-                .flat_map(|t| t.ids.iter())
+                .flat_map(|t| t.kept_ids())
                 .filter(|(flags, _)| want(*flags))
                 .take(limit)
                 .map(|(_, id)| id.to_string())
