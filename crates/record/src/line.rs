@@ -31,8 +31,14 @@ pub(crate) fn parse_line(
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return None;
     }
-    let text = match std::str::from_utf8(bytes) {
-        Ok(text) => text,
+    let text: std::borrow::Cow<'_, str> = match std::str::from_utf8(bytes) {
+        Ok(text) => text.into(),
+        // Gateways log raw header bytes (nginx's escape=json passes bytes >= 0x80
+        // through): refusing the line would let a client hide a request behind one
+        // bad User-Agent byte, so log formats are decoded lossily.
+        Err(_) if matches!(format, InputFormat::NginxJson | InputFormat::Combined) => {
+            String::from_utf8_lossy(bytes)
+        }
         Err(e) => {
             return Some(Err(Invalid::record(format!(
                 "line is not valid UTF-8 (bad byte at offset {})",
@@ -41,6 +47,7 @@ pub(crate) fn parse_line(
             .at_line(line)))
         }
     };
+    let text = text.as_ref();
     let parsed = match format {
         InputFormat::Ndjson | InputFormat::Json => json_line(text, |de| {
             RecordSeed {

@@ -12,10 +12,14 @@
 //!     '"bytes_sent":$bytes_sent,"http_host":"$host",'
 //!     '"http_user_agent":"$http_user_agent","remote_user":"$remote_user",'
 //!     '"http_authorization":"$http_authorization",'
-//!     '"http_x_api_key":"$http_x_api_key","request_id":"$request_id",'
-//!     '"geoip_country_code":"$geoip_country_code"}';
+//!     '"http_x_api_key":"$http_x_api_key","request_id":"$request_id"}';
 //! access_log /var/log/nginx/apiwarden.log apiwarden;
 //! ```
+//!
+//! With nginx's geoip (or geoip2) module loaded, add
+//! `"geoip_country_code":"$geoip_country_code"` for the client's country; a
+//! stock nginx refuses to start on that variable without the module, so the
+//! recommended format leaves it out.
 //!
 //! Mapping to the record:
 //!
@@ -41,7 +45,7 @@
 //! "absent", and numbers written as strings are accepted.
 
 /// The recommended nginx `log_format` for the `nginx_json` input format.
-pub const NGINX_LOG_FORMAT: &str = r#"log_format apiwarden escape=json '{"time_iso8601":"$time_iso8601","remote_addr":"$remote_addr","request_method":"$request_method","request_uri":"$request_uri","status":$status,"request_time":$request_time,"request_length":$request_length,"bytes_sent":$bytes_sent,"http_host":"$host","http_user_agent":"$http_user_agent","remote_user":"$remote_user","http_authorization":"$http_authorization","http_x_api_key":"$http_x_api_key","request_id":"$request_id","geoip_country_code":"$geoip_country_code"}';"#;
+pub const NGINX_LOG_FORMAT: &str = r#"log_format apiwarden escape=json '{"time_iso8601":"$time_iso8601","remote_addr":"$remote_addr","request_method":"$request_method","request_uri":"$request_uri","status":$status,"request_time":$request_time,"request_length":$request_length,"bytes_sent":$bytes_sent,"http_host":"$host","http_user_agent":"$http_user_agent","remote_user":"$remote_user","http_authorization":"$http_authorization","http_x_api_key":"$http_x_api_key","request_id":"$request_id"}';"#;
 
 use crate::fields::{RawFields, Schema};
 use crate::scalar::Scalar;

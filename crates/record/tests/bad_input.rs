@@ -280,3 +280,26 @@ fn a_transient_read_error_is_reported_not_skipped() {
     );
     assert_eq!(results[1].as_ref().unwrap_err().line, 2);
 }
+
+/// nginx passes header bytes >= 0x80 through unescaped: such a line must still
+/// become a record (lossily decoded), or one bad User-Agent byte would hide a
+/// request from detection.
+#[test]
+fn gateway_log_lines_with_raw_non_utf8_header_bytes_are_kept() {
+    let mut nginx = br#"{"time_iso8601":"2026-12-04T21:03:15+00:00","remote_addr":"198.51.100.4","request_method":"GET","request_uri":"/v1/accounts/7","status":200,"request_time":0.004,"request_length":120,"bytes_sent":900,"http_user_agent":"evil"#.to_vec();
+    nginx.extend_from_slice(b"\xff\xfe");
+    nginx.extend_from_slice(br#"agent","http_authorization":"Bearer T0KEN","request_id":"n1"}"#);
+    nginx.push(b'\n');
+    let results: Vec<_> = RecordReader::new(&nginx[..], InputFormat::NginxJson, fp()).collect();
+    assert_eq!(results.len(), 1);
+    let rec = results[0]
+        .as_ref()
+        .expect("nginx line with raw bytes is kept");
+    assert_eq!(rec.id.as_deref(), Some("n1"));
+    assert_eq!(rec.user_agent.as_deref(), Some("evil\u{fffd}\u{fffd}agent"));
+    assert!(rec.token.is_some());
+
+    let combined = b"198.51.100.4 - - [04/Dec/2026:21:03:15 +0000] \"GET /x HTTP/1.1\" 200 12 \"-\" \"ua\xff\"\n".to_vec();
+    let results: Vec<_> = RecordReader::new(&combined[..], InputFormat::Combined, fp()).collect();
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+}
