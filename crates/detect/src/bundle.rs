@@ -3,6 +3,7 @@
 //! people).
 
 use crate::envelope::{self, BundleError, FORMAT_VERSION};
+use crate::features::N_FEATURES;
 use crate::model::{ApiModel, PopulationModel};
 use crate::train::TrainConfig;
 use serde::{Deserialize, Serialize};
@@ -80,7 +81,40 @@ impl ModelBundle {
         let mut bundle: ModelBundle =
             rmp_serde::from_slice(payload).map_err(|e| BundleError::Decode(e.to_string()))?;
         bundle.format_version = FORMAT_VERSION;
+        bundle.validate()?;
         Ok(bundle)
+    }
+
+    /// What serde cannot check: the pieces fit together (a bundle that
+    /// passed its checksum but was written by an incompatible build).
+    fn validate(&self) -> Result<(), BundleError> {
+        let bad = |msg: String| Err(BundleError::Decode(msg));
+        let detectors = self
+            .apis
+            .values()
+            .map(|m| (m.name.as_str(), &m.request))
+            .chain(self.population.iter().map(|p| ("(population)", &p.request)));
+        for (name, d) in detectors {
+            if d.forest.n_features() != N_FEATURES {
+                return bad(format!(
+                    "API `{name}`: request forest expects {} features, this build computes {N_FEATURES}",
+                    d.forest.n_features()
+                ));
+            }
+            if !d.threshold.is_finite() {
+                return bad(format!("API `{name}`: request threshold is not finite"));
+            }
+        }
+        for m in self.apis.values() {
+            let n = m.endpoints.endpoints.len();
+            if let Some((name, i)) = m.endpoints.index.iter().find(|(_, &i)| i as usize >= n) {
+                return bad(format!(
+                    "API `{}`: endpoint `{name}` points to #{i} of {n}",
+                    m.name
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Writes `dir/bundle.awm` and `dir/manifest.json` (creating `dir`).
