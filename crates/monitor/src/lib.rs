@@ -174,6 +174,10 @@ pub struct MonitorConfig {
     pub max_countries_per_api: usize,
     /// Request ids kept per tick and series, to name requests on alerts.
     pub ids_per_tick: usize,
+    /// Alerts kept for [`MonitorTracker::alerts`]; past it, closed alerts
+    /// (and then the oldest) are forgotten: callers keep what `observe`
+    /// returned.
+    pub max_alerts: usize,
 }
 
 impl Default for MonitorConfig {
@@ -203,6 +207,7 @@ impl Default for MonitorConfig {
             max_endpoints_per_api: 256,
             max_countries_per_api: 64,
             ids_per_tick: 16,
+            max_alerts: 4_096,
         }
     }
 }
@@ -243,6 +248,7 @@ impl MonitorConfig {
             max_endpoints_per_api: self.max_endpoints_per_api.clamp(1, 10_000),
             max_countries_per_api: self.max_countries_per_api.clamp(1, 1_000),
             ids_per_tick: self.ids_per_tick.clamp(1, 50),
+            max_alerts: self.max_alerts.clamp(2, 1_000_000),
         }
     }
 }

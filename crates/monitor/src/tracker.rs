@@ -96,7 +96,8 @@ impl MonitorTracker {
         changed
     }
 
-    /// All alerts, in opening order, in their latest state.
+    /// All alerts, in opening order, in their latest state (at most
+    /// [`MonitorConfig::max_alerts`]: the oldest closed ones are forgotten).
     pub fn alerts(&self) -> Vec<MonitorAlert> {
         self.alerts.clone()
     }
@@ -368,6 +369,9 @@ impl MonitorTracker {
             }
             return alert.clone();
         }
+        if self.alerts.len() >= self.cfg.max_alerts {
+            self.forget_old_alerts(now_ms);
+        }
         let (api_pos, endpoint_pos, kind) = key;
         let api = self.apis.get(api_pos);
         let api_name = api.map(|a| a.name.clone()).unwrap_or_default();
@@ -391,6 +395,31 @@ impl MonitorTracker {
         self.latest.insert(key, self.alerts.len());
         self.alerts.push(alert.clone());
         alert
+    }
+
+    /// Drops closed alerts (past their cool-down), then the oldest half if
+    /// all are open, and re-points the dedup index at what is left.
+    fn forget_old_alerts(&mut self, now_ms: i64) {
+        let cooldown = self.cfg.cooldown_ms;
+        self.alerts.retain(|a| a.last_seen_ms + cooldown >= now_ms);
+        if self.alerts.len() >= self.cfg.max_alerts {
+            let excess = self.alerts.len() - self.cfg.max_alerts / 2;
+            self.alerts.drain(..excess);
+        }
+        self.latest.clear();
+        for (i, a) in self.alerts.iter().enumerate() {
+            let Some(&api_pos) = self.api_index.get(&a.api) else {
+                continue;
+            };
+            let endpoint_pos = match &a.endpoint {
+                Some(e) => match self.apis.get(api_pos).and_then(|s| s.endpoint_index.get(e)) {
+                    Some(&pos) => Some(pos),
+                    None => continue,
+                },
+                None => None,
+            };
+            self.latest.insert((api_pos, endpoint_pos, a.kind), i);
+        }
     }
 
     /// Live figures of every API and its busiest endpoints over the current window.

@@ -209,6 +209,34 @@ fn an_outage_on_every_endpoint_is_one_api_wide_alert_that_grows_within_the_coold
 }
 
 #[test]
+fn kept_alerts_are_bounded() {
+    let outage = Twist {
+        rate_factor: 1.0,
+        status: Some(503),
+    };
+    let cfg = MonitorConfig {
+        cooldown_ms: 0,
+        max_alerts: 4,
+        ..MonitorConfig::default()
+    };
+    let mut tracker = MonitorTracker::new(model(), cfg);
+    let mut opened = std::collections::BTreeSet::new();
+    let mut t = DAY_MS;
+    for round in 0..10 {
+        for (minutes, twist) in [(4, NORMAL), (3, outage)] {
+            for r in traffic(t, t + minutes * MINUTE_MS, 5.0, twist) {
+                for a in tracker.observe(&sample(&r)) {
+                    opened.insert(a.id);
+                }
+            }
+            t += minutes * MINUTE_MS;
+        }
+        assert!(tracker.alerts().len() <= 4, "round {round}");
+    }
+    assert_eq!(opened.len(), 10, "each outage opened its own alert");
+}
+
+#[test]
 fn figures_describe_the_current_window() {
     let (_, _, tracker) = replay(&[(5, NORMAL)]);
     let figures = tracker.figures();
