@@ -127,6 +127,29 @@ fn ingest_every_format_then_query_back() {
     );
     assert_eq!(v["errors"][0]["line"], 2);
 
+    // Combined logs carry no host: `?api=` names the API of the batch.
+    let combined = "10.9.8.5 - - [01/Oct/2026:12:00:02 +0000] \"GET /v1/items/10 HTTP/1.1\" 200 512 \"-\" \"curl/8\" 0.004\n";
+    let (status, v) = post(
+        &server,
+        "?format=combined&api=storefront",
+        "text/plain",
+        combined.as_bytes().to_vec(),
+        false,
+    );
+    assert_eq!((status, v["accepted"].as_u64()), (200, Some(1)), "{v}");
+    let id = v["ids"][0].as_str().expect("assigned id").to_string();
+    let (status, rec) = get(&server, &format!("/v1/records/{id}"), READ_KEY);
+    assert_eq!(status, 200, "{rec}");
+    assert!(rec.to_string().contains("\"storefront\""), "{rec}");
+    let (status, _) = post(
+        &server,
+        "?format=combined&api=",
+        "text/plain",
+        combined.as_bytes().to_vec(),
+        false,
+    );
+    assert_eq!(status, 400);
+
     // Bad requests.
     let (status, _) = post(&server, "", "text/csv", b"a,b".to_vec(), false);
     assert_eq!(status, 400);

@@ -22,6 +22,9 @@ const MAX_API_NAME: usize = 128;
 pub struct IngestParams {
     /// `json`, `ndjson`, `msgpack`, `nginx_json` or `combined`; overrides `Content-Type`.
     pub format: Option<String>,
+    /// API name for records that carry none (`api` field absent): a log file
+    /// of one gateway route, or combined logs, which have no host.
+    pub api: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -68,9 +71,26 @@ pub async fn ingest(
         .map(|v| v.trim().to_ascii_lowercase())
         .filter(|v| v != "identity");
     let format = choose_format(params.format.as_deref(), &headers)?;
+    let default_api = match params.api {
+        Some(api) if !valid_api_name(&api) => {
+            return Err(ApiError::BadRequest(format!(
+                "query parameter `api`: API names are 1 to {MAX_API_NAME} bytes without control characters"
+            )))
+        }
+        other => other.map(std::sync::Arc::<str>::from),
+    };
     let mut answer = IngestAnswer::default();
     if encoding.is_none() && format.is_line_based() {
-        ingest_stream(&state, &caller.name, body, &headers, format, &mut answer).await?;
+        ingest_stream(
+            &state,
+            &caller.name,
+            body,
+            &headers,
+            format,
+            &default_api,
+            &mut answer,
+        )
+        .await?;
     } else {
         let raw = read_body(body, &headers, limit).await?;
         metrics::counter!("apiwarden_ingest_bytes_total").increment(raw.len() as u64);
@@ -84,7 +104,16 @@ pub async fn ingest(
         .await
         .map_err(ApiError::internal)??;
         let format = sniff(format, &bytes);
-        ingest_slice(&state, &caller.name, bytes, format, 0, &mut answer).await?;
+        ingest_slice(
+            &state,
+            &caller.name,
+            bytes,
+            format,
+            &default_api,
+            0,
+            &mut answer,
+        )
+        .await?;
     }
     metrics::histogram!("apiwarden_ingest_duration_seconds")
         .record(started.elapsed().as_secs_f64());
@@ -100,6 +129,7 @@ async fn ingest_stream(
     body: Body,
     headers: &HeaderMap,
     format: InputFormat,
+    default_api: &Option<std::sync::Arc<str>>,
     answer: &mut IngestAnswer,
 ) -> Result<(), ApiError> {
     let limit = state.config.limits.max_stream_bytes;
@@ -127,7 +157,16 @@ async fn ingest_stream(
                 let rest = buf.split_off(last_nl + 1);
                 let slice = std::mem::replace(&mut buf, rest);
                 let lines = slice.iter().filter(|&&b| b == b'\n').count();
-                ingest_slice(state, caller, slice, format, lines_done, answer).await?;
+                ingest_slice(
+                    state,
+                    caller,
+                    slice,
+                    format,
+                    default_api,
+                    lines_done,
+                    answer,
+                )
+                .await?;
                 lines_done += lines;
             } else if buf.len() > apiwarden_record::MAX_RECORD_BYTES * 2 {
                 return Err(ApiError::BadRequest(format!(
@@ -139,7 +178,7 @@ async fn ingest_stream(
         }
     }
     if !buf.is_empty() {
-        ingest_slice(state, caller, buf, format, lines_done, answer).await?;
+        ingest_slice(state, caller, buf, format, default_api, lines_done, answer).await?;
     }
     Ok(())
 }
@@ -150,13 +189,15 @@ async fn ingest_slice(
     caller: &str,
     bytes: Vec<u8>,
     format: InputFormat,
+    default_api: &Option<std::sync::Arc<str>>,
     line_offset: usize,
     answer: &mut IngestAnswer,
 ) -> Result<(), ApiError> {
     let parse_state = state.clone();
+    let default_api = default_api.clone();
     let (entries, errors) = tokio::task::spawn_blocking(move || {
         let parsed = apiwarden_record::parse_bytes(&bytes, format, &parse_state.fingerprinter);
-        prepare(&parse_state, parsed, line_offset)
+        prepare(&parse_state, parsed, default_api.as_deref(), line_offset)
     })
     .await
     .map_err(ApiError::internal)?;
@@ -286,6 +327,7 @@ fn sniff(format: InputFormat, bytes: &[u8]) -> InputFormat {
 fn prepare(
     state: &AppState,
     parsed: Vec<Result<AccessRecord, RecordError>>,
+    default_api: Option<&str>,
     line_offset: usize,
 ) -> (Vec<RecordEntry>, Vec<LineError>) {
     let mut entries = Vec::with_capacity(parsed.len());
@@ -293,8 +335,11 @@ fn prepare(
     for (index, item) in parsed.into_iter().enumerate() {
         match item {
             Ok(mut record) => {
+                if record.api.is_none() {
+                    record.api = default_api.map(str::to_string);
+                }
                 if let Some(api) = &record.api {
-                    if api.len() > MAX_API_NAME || api.chars().any(char::is_control) {
+                    if !valid_api_name(api) {
                         // The record's position among the parsed ones: its line unless the body has blank lines.
                         errors.push(LineError {
                             line: line_offset + index + 1,
@@ -320,6 +365,10 @@ fn prepare(
         }
     }
     (entries, errors)
+}
+
+fn valid_api_name(api: &str) -> bool {
+    !api.is_empty() && api.len() <= MAX_API_NAME && !api.chars().any(char::is_control)
 }
 
 #[cfg(test)]
