@@ -44,6 +44,7 @@
 //! | `apiwarden_api_country_share` | `api`, `country` (top N + `other`) | [`EndpointFigures::country_share`] |
 //! | `apiwarden_monitoring_alerts_total` | `kind` | alerts opened, per [`MonitorKind`] |
 //!
+//! [`EndpointFigures::gauges`] gives these samples ready to set as gauges.
 //! Label cardinality stays bounded by the caps above; `endpoint` only on the
 //! latency metric (the one operators drill into), `api` everywhere.
 //! `scripts/grafana/apiwarden-dashboard.json` charts these metrics.
@@ -55,6 +56,7 @@ mod tracker;
 mod window;
 
 pub use histogram::{bucket_of, bucket_value, DenseHistogram, SparseHistogram, BUCKETS};
+pub use model::HourCountries;
 pub use model::{
     ApiBaseline, CountryShare, MonitorModel, MonitorTrainer, SeriesBaseline, MODEL_VERSION,
 };
@@ -321,6 +323,76 @@ pub struct Quantiles {
     pub p50: f64,
     pub p95: f64,
     pub p99: f64,
+}
+
+/// One Prometheus sample of the proposed metrics.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gauge {
+    pub name: &'static str,
+    /// Label pairs in a fixed order.
+    pub labels: Vec<(&'static str, String)>,
+    pub value: f64,
+}
+
+impl EndpointFigures {
+    /// The figures as samples of the metrics in the crate docs: API rows give
+    /// every metric (latency with `endpoint=""`), endpoint rows only latency.
+    pub fn gauges(&self) -> Vec<Gauge> {
+        let api = || ("api", self.api.clone());
+        let gauge = |name, labels, value| Gauge {
+            name,
+            labels,
+            value,
+        };
+        let mut out = Vec::new();
+        let endpoint = self.endpoint.clone().unwrap_or_default();
+        for (q, v) in [
+            ("0.5", self.latency_ms.p50),
+            ("0.95", self.latency_ms.p95),
+            ("0.99", self.latency_ms.p99),
+        ] {
+            out.push(gauge(
+                "apiwarden_api_latency_ms",
+                vec![
+                    api(),
+                    ("endpoint", endpoint.clone()),
+                    ("quantile", q.into()),
+                ],
+                v,
+            ));
+        }
+        if self.endpoint.is_some() {
+            return out;
+        }
+        out.push(gauge(
+            "apiwarden_api_requests_per_second",
+            vec![api()],
+            self.requests_per_second,
+        ));
+        for (class, v) in [("5xx", self.error_ratio_5xx), ("4xx", self.error_ratio_4xx)] {
+            out.push(gauge(
+                "apiwarden_api_error_ratio",
+                vec![api(), ("class", class.into())],
+                v,
+            ));
+        }
+        for (name, q) in [
+            ("apiwarden_api_request_bytes", &self.request_bytes),
+            ("apiwarden_api_response_bytes", &self.response_bytes),
+        ] {
+            for (quantile, v) in [("0.5", q.p50), ("0.95", q.p95)] {
+                out.push(gauge(name, vec![api(), ("quantile", quantile.into())], v));
+            }
+        }
+        for (country, share) in &self.country_share {
+            out.push(gauge(
+                "apiwarden_api_country_share",
+                vec![api(), ("country", country.clone())],
+                *share,
+            ));
+        }
+        out
+    }
 }
 
 /// Live figures of one API (`endpoint: None`) or endpoint over the current

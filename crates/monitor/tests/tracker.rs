@@ -253,6 +253,22 @@ fn figures_describe_the_current_window() {
         api.country_share
     );
     assert!(figures[1..].iter().all(|f| f.endpoint.is_some()));
+
+    let gauges = api.gauges();
+    let rps = gauges
+        .iter()
+        .find(|g| g.name == "apiwarden_api_requests_per_second")
+        .expect("rate gauge");
+    assert_eq!(rps.labels, vec![("api", "accounts".to_string())]);
+    assert!(gauges
+        .iter()
+        .any(|g| g.name == "apiwarden_api_country_share"
+            && g.labels.contains(&("country", "FR".to_string()))));
+    let endpoint_gauges = figures[1].gauges();
+    assert!(endpoint_gauges
+        .iter()
+        .all(|g| g.name == "apiwarden_api_latency_ms"));
+    assert_eq!(endpoint_gauges.len(), 3);
 }
 
 #[test]
