@@ -237,6 +237,35 @@ fn replay_is_deterministic_and_survives_a_model_round_trip() {
 }
 
 #[test]
+fn a_flood_that_slows_search_gets_a_latency_alert_beside_it() {
+    let s = &sims()[0];
+    let model = train(s);
+    let (alerts, _) = track(&model, s.test.iter());
+    // Loud floods hit the shop's search and slow it for everybody.
+    let mut floods: Vec<(i64, i64)> = Vec::new();
+    for (r, l) in s.test.iter().zip(&s.labels) {
+        let on_search =
+            api_of(r) == "shop.example.com" && template(r.method, &r.path) == "GET /search";
+        if l.attack.map(|a| a.as_str()) == Some("api_dos") && on_search {
+            match floods.last_mut() {
+                Some(f) if r.ts_ms - f.1 < 10 * 60_000 => f.1 = r.ts_ms,
+                _ => floods.push((r.ts_ms, r.ts_ms)),
+            }
+        }
+    }
+    assert!(!floods.is_empty(), "seed 1 has a loud flood on search");
+    for (from, to) in floods {
+        let beside = alerts.iter().any(|a| {
+            a.kind == MonitorKind::LatencyRegression
+                && a.endpoint.as_deref() == Some("GET /search")
+                && a.first_seen_ms <= to
+                && a.last_seen_ms >= from
+        });
+        assert!(beside, "flood [{from}..{to}]\n{}", show(&alerts));
+    }
+}
+
+#[test]
 #[ignore = "exploration: prints alerts"]
 fn explore() {
     let scale: f64 = std::env::var("SCALE")
@@ -291,6 +320,27 @@ fn explore() {
             a.kind.as_str(),
             a.first_seen_ms
         );
+    }
+    if std::env::var("FULL").is_ok() {
+        let (alerts, _) = track(&model, s.test.iter());
+        print!("FULL TEST DAY\n{}", show(&alerts));
+        let mut episodes: std::collections::BTreeMap<(String, u32), (i64, i64, String)> =
+            Default::default();
+        for (r, l) in s.test.iter().zip(&s.labels) {
+            if let (Some(kind), Some(n)) = (l.attack, l.episode) {
+                let e = episodes.entry((kind.as_str().to_string(), n)).or_insert((
+                    r.ts_ms,
+                    r.ts_ms,
+                    format!("{} {}", api_of(r), template(r.method, &r.path)),
+                ));
+                e.0 = e.0.min(r.ts_ms);
+                e.1 = e.1.max(r.ts_ms);
+            }
+        }
+        for ((kind, n), (from, to, what)) in episodes {
+            println!("episode {kind} E{n} [{from}..{to}] {what}");
+        }
+        return;
     }
     for seed in [1, 2, 3] {
         let s = sim(seed, scale, false);
