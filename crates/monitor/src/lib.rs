@@ -109,6 +109,13 @@ impl<'a> MonitorSample<'a> {
     }
 }
 
+/// Timestamps are clamped to ±3,000 years around 1970 so that no window
+/// arithmetic can overflow, whatever a record claims.
+pub(crate) fn clamp_ts(ts_ms: i64) -> i64 {
+    const LIMIT_MS: i64 = 100_000_000_000_000;
+    ts_ms.clamp(-LIMIT_MS, LIMIT_MS)
+}
+
 /// FNV-1a of the client key (the request id when there is none).
 pub(crate) fn client_hash(client: Option<&str>, id: &str) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;

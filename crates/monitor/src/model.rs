@@ -270,6 +270,11 @@ impl MonitorTrainer {
     }
 
     pub fn observe(&mut self, s: &MonitorSample<'_>) {
+        let clamped = MonitorSample {
+            ts_ms: crate::clamp_ts(s.ts_ms),
+            ..*s
+        };
+        let s = &clamped;
         self.records += 1;
         self.first_ms = self.first_ms.min(s.ts_ms);
         self.last_ms = self.last_ms.max(s.ts_ms);

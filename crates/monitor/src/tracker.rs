@@ -76,6 +76,11 @@ impl MonitorTracker {
     /// Alerts opened or updated by this record (usually empty): a record whose
     /// time closes ticks triggers their evaluation.
     pub fn observe(&mut self, s: &MonitorSample<'_>) -> Vec<MonitorAlert> {
+        let clamped = MonitorSample {
+            ts_ms: crate::clamp_ts(s.ts_ms),
+            ..*s
+        };
+        let s = &clamped;
         let tick = s.ts_ms.div_euclid(self.cfg.tick_ms);
         let mut changed = Vec::new();
         let record_tick = match self.current_tick {
