@@ -16,10 +16,15 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// `println!` that ignores a closed stdout (`apiwarden ... | head`).
+/// The summary: on stdout, or on stderr when the scores go to stdout;
+/// a closed stdout (`apiwarden ... | head`) is not an error.
 macro_rules! outln {
-    ($($arg:tt)*) => {{
-        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    ($to_stderr:expr, $($arg:tt)*) => {{
+        if $to_stderr {
+            let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+        } else {
+            let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+        }
     }};
 }
 
@@ -31,10 +36,10 @@ pub struct ScoreArgs {
     /// NDJSON access records to score, in order (`-` for stdin; `.gz` is decompressed).
     #[arg(long)]
     pub input: String,
-    /// Scores: NDJSON, one line per input line, in input order.
+    /// Scores: NDJSON, one line per input line, in input order (`-` for stdout).
     #[arg(long)]
     pub out: PathBuf,
-    /// Alerts: NDJSON, one line per deduplicated alert.
+    /// Alerts: NDJSON, one line per deduplicated alert (`-` for stdout).
     #[arg(long)]
     pub alerts: Option<PathBuf>,
 }
@@ -50,9 +55,16 @@ struct ScoreLine<'a> {
     error: Option<String>,
 }
 
-fn create(path: &Path) -> anyhow::Result<BufWriter<std::fs::File>> {
+/// `-` is stdout.
+fn create(path: &Path) -> anyhow::Result<Box<dyn Write>> {
+    if path == Path::new("-") {
+        return Ok(Box::new(BufWriter::with_capacity(
+            1 << 20,
+            std::io::stdout(),
+        )));
+    }
     std::fs::File::create(path)
-        .map(|f| BufWriter::with_capacity(1 << 20, f))
+        .map(|f| Box::new(BufWriter::with_capacity(1 << 20, f)) as Box<dyn Write>)
         .map_err(|e| super::bad_input(format!("{}: {e}", path.display())))
 }
 
@@ -143,6 +155,7 @@ pub fn run(args: &ScoreArgs) -> anyhow::Result<()> {
     out.flush()
         .with_context(|| format!("writing {}", args.out.display()))?;
     let alerts = engine.alerts();
+    let quiet_stdout = args.out == Path::new("-") || args.alerts.as_deref() == Some(Path::new("-"));
     if let Some(path) = &args.alerts {
         let mut w = create(path)?;
         for a in &alerts {
@@ -162,11 +175,13 @@ pub fn run(args: &ScoreArgs) -> anyhow::Result<()> {
         *by_type.entry(a.attack).or_default() += 1;
     }
     outln!(
+        quiet_stdout,
         "scored {scored} records ({rejected} rejected lines); {} alerts",
         alerts.len()
     );
     for (attack, n) in &by_type {
         outln!(
+            quiet_stdout,
             "  {:<20} {:>6} alerts {:>8} records marked",
             attack.as_str(),
             n,
