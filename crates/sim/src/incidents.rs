@@ -18,7 +18,8 @@ pub struct MonitoringIncident {
     pub kind: &'static str,
     /// The API as a monitor names it: the `api` field, else the host.
     pub api: &'static str,
-    /// `METHOD template` of the endpoint; `None` for API-wide incidents.
+    /// `METHOD template` of the endpoint ([`endpoint_name`]); `None` for
+    /// API-wide incidents.
     pub endpoint: Option<String>,
     pub start_ms: i64,
     pub end_ms: i64,
@@ -29,10 +30,16 @@ pub fn api_name(api: Api) -> &'static str {
     api.api_field().unwrap_or_else(|| api.host())
 }
 
-/// `METHOD template` of an endpoint of the catalog.
+/// `METHOD template` of an endpoint of the catalog, as discovery names it:
+/// no query, every placeholder segment `{id}` (`GET /v1/charges/{id}`).
 pub fn endpoint_name(id: EndpointId) -> String {
     let ep = world::endpoint(id);
-    format!("{} {}", ep.method, ep.template)
+    let path = ep.template.split('?').next().unwrap_or("");
+    let segments: Vec<&str> = path
+        .split('/')
+        .map(|seg| if seg.contains('{') { "{id}" } else { seg })
+        .collect();
+    format!("{} {}", ep.method, segments.join("/"))
 }
 
 /// The country that suddenly sends traffic: no simulated user lives there.

@@ -122,6 +122,8 @@ fn incidents_file_is_written_only_when_on() {
         .map(|l| serde_json::from_str(l).expect("json line"))
         .collect();
     assert_eq!(lines.len(), 3);
+    assert_eq!(apiwarden_sim::endpoint_name(16), "GET /v2/accounts/{id}");
+    assert_eq!(apiwarden_sim::endpoint_name(0), "GET /products");
     for l in &lines {
         assert!(l["start_ms"].as_i64() < l["end_ms"].as_i64());
         assert!(l["kind"].is_string() && l["api"].is_string());
