@@ -19,6 +19,13 @@
 //! serialized; train and test are built and written on two threads.
 //! `cargo run --release -p apiwarden-sim --example throughput -- 1.0`.
 //!
+//! Opt-in ([`generate_with`], [`SimOptions::monitoring_incidents`]): API
+//! health incidents on the test day, labelled benign and listed in
+//! [`Simulation::incidents`] / `incidents.ndjson` ([`write_dir_with`]) — the
+//! outage's 5xx, a x5-x10 latency regression on the busiest endpoint for 30
+//! minutes, a new country taking ~30% of the shop's traffic for an hour.
+//! Off (the default), the output is byte-identical to [`generate`]'s.
+//!
 //! `labels.ndjson` lines carry `ts` (epoch ms) beside the contract's `id`,
 //! `label` and `episode`: a compatible extension the evaluator uses for time
 //! to detect.
