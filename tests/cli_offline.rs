@@ -312,6 +312,20 @@ fn unusable_models_and_inputs_exit_2_with_a_message_naming_the_file() {
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no valid access record"));
+
+    let o = run(&[
+        "train",
+        "--input",
+        p(&input),
+        "--out",
+        p(&t.root.join("m3")),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("enough training records"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]

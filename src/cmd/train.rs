@@ -1,5 +1,5 @@
 use anyhow::Context;
-use apiwarden_detect::{ModelBundle, TrainConfig, Trainer, FINGERPRINT_KEY_FILE};
+use apiwarden_detect::{ModelBundle, TrainConfig, TrainError, Trainer, FINGERPRINT_KEY_FILE};
 use apiwarden_record::{open_input, Fingerprinter, InputFormat, RecordReader};
 use clap::Args;
 use std::io::Write as _;
@@ -94,7 +94,13 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     }
     let records = trainer.records();
     let started = std::time::Instant::now();
-    let bundle = trainer.finish().context("training failed")?;
+    let bundle = match trainer.finish() {
+        Ok(b) => b,
+        Err(e @ TrainError::TooFewRecords { .. }) => {
+            return Err(super::bad_input(format!("{}: {e}", args.input.join(", "))))
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context("training failed")),
+    };
     bundle
         .save(&args.out)
         .with_context(|| format!("writing the model bundle to {}", args.out.display()))?;

@@ -82,6 +82,10 @@ impl Default for TrainConfig {
 pub enum TrainError {
     #[error("no training records")]
     NoRecords,
+    #[error(
+        "no API has enough training records: at least {min} needed, the largest has {largest}"
+    )]
+    TooFewRecords { min: usize, largest: usize },
     #[error("API `{api}`: request forest: {source}")]
     Forest {
         api: String,
@@ -137,11 +141,18 @@ impl Trainer {
             .flat_map(|v| v.iter().map(|r| r.ts_ms))
             .max()
             .unwrap_or(0);
+        let largest = self.by_api.values().map(Vec::len).max().unwrap_or(0);
         let jobs: Vec<(String, Vec<AccessRecord>)> = self
             .by_api
             .into_iter()
             .filter(|(_, recs)| recs.len() >= cfg.min_api_records.max(2))
             .collect();
+        if jobs.is_empty() {
+            return Err(TrainError::TooFewRecords {
+                min: cfg.min_api_records.max(2),
+                largest,
+            });
+        }
         // APIs are independent: fit them on two threads, results in name order.
         let results: Vec<Result<TrainedApi, TrainError>> = std::thread::scope(|s| {
             let cfg = &cfg;
