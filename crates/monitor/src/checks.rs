@@ -198,9 +198,12 @@ pub(crate) fn traffic(
             evidence,
         });
     }
+    // Silence where many requests were due is a drop even below the z-score
+    // (which needs ~200 requests a window once sessions are accounted for).
+    let silent = requests == 0;
     if expected >= cfg.min_expected_for_drop
         && n <= cfg.drop_ratio * expected
-        && -z >= cfg.z_threshold
+        && (-z >= cfg.z_threshold || silent)
     {
         let ratio = expected / n.max(1.0);
         return Some(Deviation {

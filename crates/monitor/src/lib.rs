@@ -24,6 +24,10 @@
 //! deviate together); `traffic_surge`, `traffic_drop` and `country_shift` per
 //! API.
 //!
+//! Time is traffic time: ticks close when a later record (of any API)
+//! arrives, so a silent API is noticed as soon as other traffic moves the
+//! clock, and a silent service when its traffic resumes.
+//!
 //! APIs and endpoints not seen in training are tracked for the figures but
 //! not judged: they have no baseline until the next training.
 //!
@@ -190,7 +194,8 @@ pub struct MonitorConfig {
     pub surge_ratio: f64,
     /// Window count <= this x the expected count.
     pub drop_ratio: f64,
-    /// Expected window count below which a drop is not judged.
+    /// Expected window count below which a drop is not judged. Above it, a
+    /// silent window is a drop; a partial drop also needs the z-score.
     pub min_expected_for_drop: f64,
     /// Variance / mean of a window's request count: requests come in
     /// sessions, so counts vary several times more than Poisson's.

@@ -145,6 +145,35 @@ fn normal_traffic_raises_nothing_and_a_drop_is_alerted_once() {
 }
 
 #[test]
+fn silence_on_a_modest_api_is_a_drop() {
+    // 1 request a second: 60 a window, too few for the z-score of a partial drop.
+    let mut trainer = MonitorTrainer::new(MonitorConfig::default());
+    for r in traffic(0, DAY_MS, 1.0, Twist::default()) {
+        trainer.observe(&sample(&r));
+    }
+    let mut tracker = MonitorTracker::new(Arc::new(trainer.finish()), MonitorConfig::default());
+    let mut opened = Vec::new();
+    let mut t = DAY_MS;
+    for (minutes, rate) in [(20, 1.0), (10, 0.0), (5, 1.0), (10, 0.5), (10, 1.0)] {
+        if rate > 0.0 {
+            for r in traffic(t, t + minutes * MINUTE_MS, rate, NORMAL) {
+                opened.extend(
+                    tracker
+                        .observe(&sample(&r))
+                        .into_iter()
+                        .filter(|a| a.count == 1),
+                );
+            }
+        }
+        t += minutes * MINUTE_MS;
+    }
+    // The silent 10 minutes close their ticks when traffic resumes.
+    let kinds: Vec<MonitorKind> = opened.iter().map(|a| a.kind).collect();
+    assert_eq!(kinds, [MonitorKind::TrafficDrop], "{opened:#?}");
+    assert_eq!(opened[0].severity, apiwarden_alert::Severity::Critical);
+}
+
+#[test]
 fn a_surge_is_alerted_once() {
     let busy = Twist {
         rate_factor: 5.0,
