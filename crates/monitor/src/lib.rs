@@ -447,3 +447,35 @@ pub struct EndpointFigures {
     /// Top countries by share, then `other` (API rows only).
     pub country_share: Vec<(String, f64)>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_config_takes_defaults_and_nonsense_is_brought_into_range() {
+        let cfg: MonitorConfig = serde_json::from_str(
+            r#"{"tick_ms": 10, "latency_ratio": -3.0, "persistence_ticks": 2}"#,
+        )
+        .expect("config");
+        assert_eq!(cfg.window_ticks, MonitorConfig::default().window_ticks);
+        assert_eq!(cfg.persistence_ticks, 2);
+        let sane = cfg.sanitized();
+        assert_eq!(sane.tick_ms, 1_000);
+        assert_eq!(sane.latency_ratio, MonitorConfig::default().latency_ratio);
+        assert_eq!(
+            MonitorConfig::default().sanitized(),
+            MonitorConfig::default()
+        );
+    }
+
+    #[test]
+    fn kinds_spell_as_the_wire_does() {
+        for kind in MonitorKind::ALL {
+            let json = serde_json::to_string(&kind).expect("json");
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            assert_eq!(MonitorKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(MonitorKind::parse("latency"), None);
+    }
+}
