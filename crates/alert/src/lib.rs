@@ -162,3 +162,225 @@ pub struct Alert {
 }
 
 pub const MAX_ALERT_REQUEST_IDS: usize = 50;
+
+/// Who answers for an API (issue #5): set in the config file or through
+/// `PUT /v1/apis/{api}/owner`, and attached to every alert of that API.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiOwner {
+    pub team: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<String>,
+    /// `http://` or `https://` URL that also receives this API's alerts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation_webhook: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+}
+
+pub const MAX_OWNER_TEAM_CHARS: usize = 128;
+pub const MAX_OWNER_CONTACT_CHARS: usize = 256;
+pub const MAX_OWNER_URL_CHARS: usize = 2048;
+pub const MAX_OWNER_NOTES_CHARS: usize = 4096;
+
+/// Why an owner record was refused; the message names the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnerError(pub String);
+
+impl fmt::Display for OwnerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for OwnerError {}
+
+impl ApiOwner {
+    /// Field lengths, no control characters, and a webhook URL with an
+    /// `http`/`https` scheme and a host.
+    pub fn validate(&self) -> Result<(), OwnerError> {
+        check_text("team", &self.team, MAX_OWNER_TEAM_CHARS, false)?;
+        if self.team.trim().is_empty() {
+            return Err(OwnerError("`team` is empty".into()));
+        }
+        if let Some(contact) = &self.contact {
+            check_text("contact", contact, MAX_OWNER_CONTACT_CHARS, false)?;
+        }
+        if let Some(notes) = &self.notes {
+            check_text("notes", notes, MAX_OWNER_NOTES_CHARS, true)?;
+        }
+        if let Some(url) = &self.escalation_webhook {
+            check_text("escalation_webhook", url, MAX_OWNER_URL_CHARS, false)?;
+            check_webhook_url(url)?;
+        }
+        Ok(())
+    }
+}
+
+fn check_text(
+    field: &str,
+    value: &str,
+    max_chars: usize,
+    multiline: bool,
+) -> Result<(), OwnerError> {
+    let chars = value.chars().count();
+    if chars > max_chars {
+        return Err(OwnerError(format!(
+            "`{field}` is {chars} characters long; at most {max_chars} allowed"
+        )));
+    }
+    let allowed = |c: char| !c.is_control() || (multiline && (c == '\n' || c == '\t'));
+    if !value.chars().all(allowed) {
+        return Err(OwnerError(format!("`{field}` contains control characters")));
+    }
+    Ok(())
+}
+
+fn check_webhook_url(url: &str) -> Result<(), OwnerError> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| {
+            OwnerError(format!(
+                "`escalation_webhook` must start with http:// or https://, got `{url}`"
+            ))
+        })?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or("");
+    let host_only = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.split(':').next().unwrap_or(""),
+    };
+    if host_only.is_empty() {
+        return Err(OwnerError(format!(
+            "`escalation_webhook` has no host: `{url}`"
+        )));
+    }
+    if url.chars().any(char::is_whitespace) {
+        return Err(OwnerError(format!(
+            "`escalation_webhook` contains whitespace: `{url}`"
+        )));
+    }
+    if let Some(port) = host.strip_prefix('[').map_or_else(
+        || host.split_once(':').map(|(_, p)| p),
+        |v6| v6.split_once("]:").map(|(_, p)| p),
+    ) {
+        if port.parse::<u16>().is_err() {
+            return Err(OwnerError(format!(
+                "`escalation_webhook` has an invalid port `{port}`"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// An alert as the service outputs it (queries, SSE, webhooks): the stored
+/// alert plus its API's current owner, a compatible extension of CONTRACT §4
+/// (`owner` is absent when the API has none). The owner is looked up at output
+/// time, so a change of owner shows on old alerts too.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OwnedAlert {
+    #[serde(flatten)]
+    pub alert: Alert,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<ApiOwner>,
+}
+
+#[cfg(test)]
+mod owner_tests {
+    use super::*;
+
+    fn owner(url: Option<&str>) -> ApiOwner {
+        ApiOwner {
+            team: "payments".into(),
+            contact: Some("payments-oncall@example.com".into()),
+            escalation_webhook: url.map(str::to_string),
+            notes: Some("PCI scope.\nPage for critical.".into()),
+        }
+    }
+
+    #[test]
+    fn good_owners_pass() {
+        for url in [
+            None,
+            Some("http://127.0.0.1:9000/hook"),
+            Some("https://hooks.example.com/x?y=1"),
+            Some("http://[::1]:8080/"),
+        ] {
+            assert_eq!(owner(url).validate(), Ok(()), "{url:?}");
+        }
+    }
+
+    #[test]
+    fn bad_urls_are_refused_with_the_field_named() {
+        for url in [
+            "ftp://x/",
+            "http://",
+            "http:///path",
+            "https://host:notaport/",
+            "http://exa mple.com/",
+            "example.com",
+        ] {
+            let err = owner(Some(url)).validate().expect_err(url);
+            assert!(err.0.contains("escalation_webhook"), "{url}: {err}");
+        }
+    }
+
+    #[test]
+    fn overlong_and_empty_fields_are_refused() {
+        let mut o = owner(None);
+        o.team = "t".repeat(MAX_OWNER_TEAM_CHARS + 1);
+        assert!(o.validate().expect_err("long").0.contains("team"));
+        o.team = "  ".into();
+        assert!(o.validate().expect_err("empty").0.contains("team"));
+        let mut o = owner(None);
+        o.notes = Some("n".repeat(MAX_OWNER_NOTES_CHARS + 1));
+        assert!(o.validate().expect_err("notes").0.contains("notes"));
+        let mut o = owner(None);
+        o.contact = Some("a\u{7}b".into());
+        assert!(o.validate().expect_err("control").0.contains("contact"));
+    }
+
+    #[test]
+    fn owned_alert_serializes_as_the_alert_plus_owner() {
+        let alert = Alert {
+            id: "a1".into(),
+            attack: AttackType::Probing,
+            severity: Severity::High,
+            api: "payments".into(),
+            entity: EntityRef {
+                kind: EntityKind::Ip,
+                value: "10.0.0.1".into(),
+            },
+            score: 0.9,
+            threshold: 0.5,
+            first_seen: "2026-12-01T00:00:00.000Z".into(),
+            last_seen: "2026-12-01T00:00:01.000Z".into(),
+            request_ids: vec!["r1".into()],
+            evidence: vec![],
+            count: 1,
+            family: AlertFamily::Attack,
+            first_seen_ms: 0,
+            last_seen_ms: 1000,
+        };
+        let bare = serde_json::to_value(OwnedAlert {
+            alert: alert.clone(),
+            owner: None,
+        })
+        .expect("json");
+        assert_eq!(bare, serde_json::to_value(&alert).expect("json"));
+        assert!(bare.get("owner").is_none());
+        let owned = OwnedAlert {
+            alert: alert.clone(),
+            owner: Some(owner(None)),
+        };
+        let text = serde_json::to_string(&owned).expect("json");
+        let value: serde_json::Value = serde_json::from_str(&text).expect("parse");
+        assert_eq!(value["owner"]["team"], "payments");
+        assert_eq!(value["id"], "a1");
+        let plain: Alert = serde_json::from_str(&text).expect("an old client still parses it");
+        assert_eq!(plain, alert);
+        let back: OwnedAlert = serde_json::from_str(&text).expect("round trip");
+        assert_eq!(back, owned);
+    }
+}

@@ -56,7 +56,7 @@ impl WriteBatch {
 pub struct ApiSettings {
     pub api: String,
     #[serde(default)]
-    pub owner: Option<String>,
+    pub owner: Option<apiwarden_alert::ApiOwner>,
     /// Score threshold overrides by detector or entity kind (e.g. `"request"`, `"ip"`, `"token"`),
     /// each in [0,1] on the calibrated score scale.
     #[serde(default)]
