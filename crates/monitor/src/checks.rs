@@ -5,6 +5,9 @@ use crate::window::WindowStats;
 use crate::{MonitorConfig, MonitorKind};
 use apiwarden_alert::{Evidence, Severity};
 
+/// Share of slow requests in a window that makes a latency regression.
+const SLOW_SHARE: f64 = 0.35;
+
 /// One window that deviates.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Deviation {
@@ -50,12 +53,20 @@ pub(crate) fn latency(
     );
     let reference = base.latency_p50_ms.max(1.0);
     let ratio = p50 / reference;
-    let deviates = ratio >= cfg.latency_ratio
+    let median_up = ratio >= cfg.latency_ratio
         && p50 - base.latency_p50_ms >= cfg.latency_min_increase_ms
         && p95 >= base.latency_p95_ms;
-    if !deviates {
-        return None;
-    }
+    // A third of the window slow is a regression already starting (the
+    // median follows a few ticks later): it saves those ticks on a step.
+    let slow_share = w.slow as f64 / w.requests as f64;
+    let slow_z = binomial_z(w.slow, w.requests, base.slow_ratio.max(0.01));
+    let slow_up = w.slow >= cfg.min_errors && slow_share >= SLOW_SHARE && slow_z >= cfg.z_threshold;
+    // The score is the median ratio once the median moved, else the slow share's z-score.
+    let (score, threshold) = match (median_up, slow_up) {
+        (true, _) => (ratio, cfg.latency_ratio),
+        (false, true) => (slow_z, cfg.z_threshold),
+        (false, false) => return None,
+    };
     let severity = if ratio >= 3.0 * cfg.latency_ratio {
         Severity::Critical
     } else if ratio >= 1.5 * cfg.latency_ratio {
@@ -65,13 +76,14 @@ pub(crate) fn latency(
     };
     Some(Deviation {
         kind: MonitorKind::LatencyRegression,
-        score: round3(ratio),
-        threshold: cfg.latency_ratio,
+        score: round3(score),
+        threshold,
         severity,
         evidence: vec![
             evidence("latency_p95_ms", p95, base.latency_p95_ms),
             evidence("latency_p50_ms", p50, base.latency_p50_ms),
             evidence("latency_p99_ms", p99, base.latency_p99_ms),
+            evidence("slow_request_share", slow_share, base.slow_ratio),
         ],
     })
 }

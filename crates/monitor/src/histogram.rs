@@ -73,6 +73,17 @@ impl DenseHistogram {
         self.total
     }
 
+    /// Share of values in `value`'s bucket or above (0 when empty): a
+    /// slight over-estimate of the share at least `value`.
+    pub fn share_from(&self, value: f64) -> f64 {
+        if self.total == 0 {
+            return 0.0;
+        }
+        let from = usize::from(bucket_of(value));
+        let above: u64 = self.counts.iter().skip(from).sum();
+        above as f64 / self.total as f64
+    }
+
     /// The q-quantile (0 when empty).
     pub fn quantile(&self, q: f64) -> f64 {
         if self.total == 0 {

@@ -25,6 +25,11 @@ pub struct SeriesBaseline {
     pub response_bytes_p95: f64,
     pub error_ratio_5xx: f64,
     pub error_ratio_4xx: f64,
+    /// Share of requests at least `latency_ratio` x the median (and
+    /// `latency_min_increase_ms` above it): what a window's slow share is
+    /// judged against.
+    #[serde(default)]
+    pub slow_ratio: f64,
 }
 
 /// One country's share of an API's training traffic.
@@ -158,10 +163,12 @@ impl SeriesAccumulator {
         }
     }
 
-    fn finish(&self) -> SeriesBaseline {
+    fn finish(&self, cfg: &MonitorConfig) -> SeriesBaseline {
         let n = self.latency.total();
         let ratio = |k: u64| if n == 0 { 0.0 } else { k as f64 / n as f64 };
+        let p50 = self.latency.quantile(0.5);
         SeriesBaseline {
+            slow_ratio: self.latency.share_from(slow_threshold_ms(p50, cfg)),
             samples: n,
             latency_p50_ms: self.latency.quantile(0.5),
             latency_p95_ms: self.latency.quantile(0.95),
@@ -366,7 +373,7 @@ impl MonitorTrainer {
                     })
                     .collect();
                 let baseline = ApiBaseline {
-                    stats: acc.all.finish(),
+                    stats: acc.all.finish(&self.cfg),
                     rate_per_hour,
                     mean_rate,
                     countries,
@@ -375,7 +382,7 @@ impl MonitorTrainer {
                     endpoints: acc
                         .endpoints
                         .iter()
-                        .map(|(e, a)| (e.clone(), a.finish()))
+                        .map(|(e, a)| (e.clone(), a.finish(&self.cfg)))
                         .collect(),
                 };
                 (name, baseline)
@@ -389,6 +396,11 @@ impl MonitorTrainer {
             apis,
         }
     }
+}
+
+/// Latency at which a request counts as slow against a median of `p50_ms`.
+pub(crate) fn slow_threshold_ms(p50_ms: f64, cfg: &MonitorConfig) -> f64 {
+    (cfg.latency_ratio * p50_ms.max(1.0)).max(p50_ms + cfg.latency_min_increase_ms)
 }
 
 /// Seconds of [first, last] that fall in each UTC hour of day.

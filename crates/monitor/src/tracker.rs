@@ -161,6 +161,9 @@ impl MonitorTracker {
             }
             let t = endpoint.series.tick_mut(tick, cfg.window_ticks);
             t.add(s.latency_ms, s.request_bytes, s.response_bytes, s.status);
+            if flags & FLAG_SLOW != 0 {
+                t.slow = t.slow.saturating_add(1);
+            }
             t.keep_id(flags & !FLAG_NEW_COUNTRY, s.id, cfg.ids_per_tick);
         }
         let t = api.series.tick_mut(tick, cfg.window_ticks);
@@ -566,9 +569,7 @@ fn endpoint_position(
 /// Which of a record's figures are off its endpoint's baseline.
 fn shift_flags(s: &MonitorSample<'_>, base: &SeriesBaseline, cfg: &MonitorConfig) -> u8 {
     let mut flags = 0;
-    if s.latency_ms >= cfg.latency_ratio * base.latency_p50_ms.max(1.0)
-        && s.latency_ms - base.latency_p50_ms >= cfg.latency_min_increase_ms
-    {
+    if s.latency_ms >= crate::model::slow_threshold_ms(base.latency_p50_ms, cfg) {
         flags |= FLAG_SLOW;
     }
     if base.response_bytes_p50 >= 64.0 && (200..300).contains(&s.status) {

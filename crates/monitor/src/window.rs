@@ -17,6 +17,8 @@ pub(crate) struct Tick {
     pub requests: u32,
     pub errors_5xx: u32,
     pub errors_4xx: u32,
+    /// Requests slow against their endpoint's baseline.
+    pub slow: u32,
     pub latency: SparseHistogram,
     pub request_bytes: SparseHistogram,
     pub response_bytes: SparseHistogram,
@@ -99,6 +101,7 @@ impl Tick {
         self.requests = 0;
         self.errors_5xx = 0;
         self.errors_4xx = 0;
+        self.slow = 0;
         self.latency.clear();
         self.request_bytes.clear();
         self.response_bytes.clear();
@@ -191,6 +194,7 @@ impl Series {
             into.requests += u64::from(t.requests);
             into.errors_5xx += u64::from(t.errors_5xx);
             into.errors_4xx += u64::from(t.errors_4xx);
+            into.slow += u64::from(t.slow);
             into.latency.add_sparse(&t.latency);
             into.request_bytes.add_sparse(&t.request_bytes);
             into.response_bytes.add_sparse(&t.response_bytes);
@@ -245,6 +249,7 @@ pub(crate) struct WindowStats {
     pub requests: u64,
     pub errors_5xx: u64,
     pub errors_4xx: u64,
+    pub slow: u64,
     pub latency: DenseHistogram,
     pub request_bytes: DenseHistogram,
     pub response_bytes: DenseHistogram,
@@ -261,6 +266,7 @@ impl WindowStats {
         self.requests = 0;
         self.errors_5xx = 0;
         self.errors_4xx = 0;
+        self.slow = 0;
         self.latency.clear();
         self.request_bytes.clear();
         self.response_bytes.clear();
