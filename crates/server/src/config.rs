@@ -125,6 +125,61 @@ fn default_backoff() -> u64 {
     500
 }
 
+/// `[[owners]]`: the default owner of one API (one set through
+/// `PUT /v1/apis/{api}/owner` wins over it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnerConfig {
+    pub api: String,
+    pub team: String,
+    #[serde(default)]
+    pub contact: Option<String>,
+    /// `http://` or `https://` URL that also receives this API's alerts.
+    #[serde(default)]
+    pub escalation_webhook: Option<String>,
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+impl OwnerConfig {
+    pub fn owner(&self) -> apiwarden_alert::ApiOwner {
+        apiwarden_alert::ApiOwner {
+            team: self.team.clone(),
+            contact: self.contact.clone(),
+            escalation_webhook: self.escalation_webhook.clone(),
+            notes: self.notes.clone(),
+        }
+    }
+}
+
+/// `[owner_escalation]`: how alerts are delivered to owners' escalation
+/// webhooks (same signing, retries and dead letters as `[[webhooks]]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EscalationConfig {
+    /// HMAC-SHA256 key for `X-Apiwarden-Signature`; unsigned without one.
+    pub secret: Option<String>,
+    pub secret_env: Option<String>,
+    pub min_severity: apiwarden_alert::Severity,
+    pub max_attempts: u32,
+    pub initial_backoff_ms: u64,
+}
+
+impl Default for EscalationConfig {
+    fn default() -> Self {
+        EscalationConfig {
+            secret: None,
+            secret_env: None,
+            min_severity: default_min_severity(),
+            max_attempts: default_attempts(),
+            initial_backoff_ms: default_backoff(),
+        }
+    }
+}
+
+/// Longest API name an owner may be configured for.
+pub const MAX_API_NAME_CHARS: usize = 256;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainSettings {
@@ -176,6 +231,9 @@ pub struct Config {
     pub train: TrainSettings,
     /// Alerts stay open (blocklist, verdicts) this long after their last flagged request, traffic time.
     pub alert_cooldown_secs: u64,
+    /// Default API owners.
+    pub owners: Vec<OwnerConfig>,
+    pub owner_escalation: EscalationConfig,
 }
 
 impl Default for Config {
@@ -191,6 +249,8 @@ impl Default for Config {
             webhooks: Vec::new(),
             train: TrainSettings::default(),
             alert_cooldown_secs: 15 * 60,
+            owners: Vec::new(),
+            owner_escalation: EscalationConfig::default(),
         }
     }
 }
@@ -271,13 +331,85 @@ impl Config {
                 return bad(format!("webhook {}: max_attempts must be >= 1", w.url));
             }
         }
+        self.validate_owners()
+    }
+
+    fn validate_owners(&self) -> Result<(), ConfigError> {
+        let mut seen = std::collections::BTreeSet::new();
+        for o in &self.owners {
+            check_api_name(&o.api).map_err(|m| ConfigError::Invalid(format!("[[owners]]: {m}")))?;
+            if !seen.insert(o.api.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "[[owners]]: API `{}` has two owners",
+                    o.api
+                )));
+            }
+            o.owner().validate().map_err(|e| {
+                ConfigError::Invalid(format!("[[owners]] api = \"{}\": {e}", o.api))
+            })?;
+        }
+        if self.owner_escalation.max_attempts == 0 {
+            return Err(ConfigError::Invalid(
+                "owner_escalation.max_attempts must be >= 1".into(),
+            ));
+        }
+        if self.owner_escalation.secret.is_some() && self.owner_escalation.secret_env.is_some() {
+            return Err(ConfigError::Invalid(
+                "owner_escalation: give at most one of `secret` and `secret_env`".into(),
+            ));
+        }
         Ok(())
     }
+}
+
+/// An API name as routes and config take it: not empty, bounded, printable.
+pub fn check_api_name(api: &str) -> Result<(), String> {
+    if api.trim().is_empty() {
+        return Err("the API name is empty".into());
+    }
+    if api.chars().count() > MAX_API_NAME_CHARS {
+        return Err(format!(
+            "the API name is longer than {MAX_API_NAME_CHARS} characters"
+        ));
+    }
+    if api.chars().any(char::is_control) {
+        return Err("the API name contains control characters".into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn owners_parse_and_bad_ones_are_refused_with_a_reason() {
+        let ok = "[[owners]]\napi = \"payments\"\nteam = \"payments-core\"\ncontact = \"#pay-oncall\"\nescalation_webhook = \"https://hooks.example.com/pay\"\nnotes = \"PCI\"\n";
+        let c = Config::from_toml(ok, Path::new("x.toml")).expect("parse");
+        assert!(c.validate().is_ok());
+        assert_eq!(c.owners[0].owner().team, "payments-core");
+
+        let bad_url = ok.replace("https://hooks", "ftp://hooks");
+        let err = Config::from_toml(&bad_url, Path::new("x.toml"))
+            .expect("parse")
+            .validate()
+            .expect_err("ftp");
+        assert!(err.to_string().contains("escalation_webhook"), "{err}");
+
+        let twice = format!("{ok}{ok}");
+        let err = Config::from_toml(&twice, Path::new("x.toml"))
+            .expect("parse")
+            .validate()
+            .expect_err("duplicate");
+        assert!(err.to_string().contains("two owners"), "{err}");
+
+        let err = Config::from_toml(
+            "[[owners]]\napi = \"x\"\nteem = \"y\"\n",
+            Path::new("x.toml"),
+        )
+        .expect_err("unknown field");
+        assert!(err.to_string().contains("teem"), "{err}");
+    }
 
     #[test]
     fn empty_file_is_the_default() {

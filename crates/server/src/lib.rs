@@ -20,6 +20,7 @@ pub mod config;
 pub mod error;
 pub mod ingest;
 pub mod metrics;
+pub mod owners;
 pub mod policy;
 pub mod queries;
 pub mod ratelimit;
@@ -67,6 +68,12 @@ pub fn app(state: AppState) -> Router {
             get(queries::get_thresholds).put(queries::put_thresholds),
         )
         .route(
+            "/v1/apis/{api}/owner",
+            get(queries::get_owner)
+                .put(queries::put_owner)
+                .delete(queries::delete_owner),
+        )
+        .route(
             "/v1/allowlist",
             get(queries::get_allowlist)
                 .put(queries::put_allowlist)
@@ -102,6 +109,9 @@ pub const ROUTES: &[(&str, &str, Option<Role>)] = &[
     ("GET", "/v1/apis", Some(Role::Read)),
     ("GET", "/v1/apis/x/thresholds", Some(Role::Read)),
     ("PUT", "/v1/apis/x/thresholds", Some(Role::Admin)),
+    ("GET", "/v1/apis/x/owner", Some(Role::Read)),
+    ("PUT", "/v1/apis/x/owner", Some(Role::Admin)),
+    ("DELETE", "/v1/apis/x/owner", Some(Role::Admin)),
     ("GET", "/v1/allowlist", Some(Role::Read)),
     ("PUT", "/v1/allowlist", Some(Role::Admin)),
     ("DELETE", "/v1/allowlist?kind=ip&value=x", Some(Role::Admin)),
@@ -141,6 +151,8 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error("flushing the store at shutdown: {0}")]
     Store(#[from] apiwarden_store::StoreError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
 }
 
 /// Serve until `shutdown` resolves, then drain and flush.
@@ -149,6 +161,11 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    // The config's default owners join those the store holds before any alert can go out.
+    state
+        .outputs
+        .webhooks
+        .configure_owners(&state.config, |k| std::env::var(k).ok())?;
     let tasks = spawn_background(&state);
     let signal = state.shutdown.clone();
     let result = axum::serve(listener, app(state.clone()))

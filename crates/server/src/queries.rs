@@ -4,7 +4,7 @@ use crate::auth::{AdminRole, Authed, ReadRole};
 use crate::error::ApiError;
 use crate::policy::check_thresholds;
 use crate::state::AppState;
-use apiwarden_alert::{Alert, AttackType, EntityKind, Severity};
+use apiwarden_alert::{ApiOwner, AttackType, EntityKind, OwnedAlert, Severity};
 use apiwarden_record::{format_ts_ms, parse_rfc3339_ms, AccessRecord};
 use apiwarden_store::{AlertQuery, AllowEntry, ApiSettings};
 use axum::extract::{Path, Query, State};
@@ -13,6 +13,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
@@ -146,7 +147,8 @@ pub struct AlertsParams {
 
 #[derive(Debug, Serialize)]
 pub struct AlertsAnswer {
-    pub alerts: Vec<Alert>,
+    /// Each with its API's current owner.
+    pub alerts: Vec<OwnedAlert>,
     pub next_cursor: Option<String>,
 }
 
@@ -183,8 +185,9 @@ pub async fn alerts(
     let page = tokio::task::spawn_blocking(move || store.alerts(&query))
         .await
         .map_err(ApiError::internal)??;
+    let owners = state.outputs.webhooks.owners();
     Ok(Json(AlertsAnswer {
-        alerts: page.alerts,
+        alerts: page.alerts.iter().map(|a| owners.stamp(a)).collect(),
         next_cursor: page.next_cursor,
     }))
 }
@@ -193,12 +196,12 @@ pub async fn alert(
     _auth: Authed<ReadRole>,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Alert>, ApiError> {
-    state
+) -> Result<Json<OwnedAlert>, ApiError> {
+    let alert = state
         .store
         .alert(&id)?
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no alert `{id}`")))
+        .ok_or_else(|| ApiError::NotFound(format!("no alert `{id}`")))?;
+    Ok(Json(state.outputs.webhooks.owners().stamp(&alert)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -282,6 +285,8 @@ pub async fn apis(
         .lock()
         .map(|m| (m.version, m.created_ms))
         .unwrap_or((0, 0));
+    let owners = state.outputs.webhooks.owners();
+    let mut unowned = Vec::new();
     let apis: Vec<Value> = statuses
         .into_iter()
         .map(|s| {
@@ -289,17 +294,26 @@ pub async fn apis(
                 .get(&s.name)
                 .map(|x| x.thresholds.clone())
                 .unwrap_or_default();
+            let owner = owners.lookup(&s.name);
+            if owner.is_none() {
+                unowned.push(s.name.clone());
+            }
             json!({
                 "name": s.name,
                 "endpoints": s.endpoints,
                 "records": s.records,
                 "model": s.model,
                 "thresholds": thresholds,
+                "unowned": owner.is_none(),
+                "owner_source": owner.as_ref().map(|(_, source)| *source),
+                "owner": owner.map(|(o, _)| o),
             })
         })
         .collect();
+    unowned.sort();
     Ok(Json(json!({
         "apis": apis,
+        "unowned": unowned,
         "model_version": version,
         "model_created": (version > 0).then(|| format_ts_ms(created_ms)),
     })))
@@ -348,6 +362,79 @@ pub async fn put_thresholds(
         api,
         thresholds: settings.thresholds,
     }))
+}
+
+/// The answer of the owner routes: the owner now in force (`null` for none).
+fn owner_answer(state: &AppState, api: String) -> Value {
+    let found = state.outputs.webhooks.owners().lookup(&api);
+    json!({
+        "api": api,
+        "source": found.as_ref().map(|(_, source)| *source),
+        "owner": found.map(|(o, _)| o),
+    })
+}
+
+fn checked_api(api: &str) -> Result<(), ApiError> {
+    crate::config::check_api_name(api).map_err(ApiError::BadRequest)
+}
+
+/// `GET /v1/apis/{api}/owner`: `{"api", "owner": {...} | null, "source": "api" | "config" | null}`.
+pub async fn get_owner(
+    _auth: Authed<ReadRole>,
+    State(state): State<AppState>,
+    Path(api): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    checked_api(&api)?;
+    Ok(Json(owner_answer(&state, api)))
+}
+
+/// `PUT /v1/apis/{api}/owner` with `{"team", "contact"?, "escalation_webhook"?, "notes"?}`:
+/// stored (durable on return), and wins over the config file's owner.
+pub async fn put_owner(
+    _auth: Authed<AdminRole>,
+    State(state): State<AppState>,
+    Path(api): Path<String>,
+    body: Result<Json<ApiOwner>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    checked_api(&api)?;
+    let Json(owner) = body.map_err(|e| {
+        ApiError::BadRequest(format!(
+            "owner: {} (expected {{\"team\", \"contact\", \"escalation_webhook\", \"notes\"}})",
+            e.body_text()
+        ))
+    })?;
+    owner
+        .validate()
+        .map_err(|e| ApiError::BadRequest(format!("owner: {e}")))?;
+    let store = state.store.clone();
+    let owners = Arc::clone(state.outputs.webhooks.owners());
+    let target = api.clone();
+    tokio::task::spawn_blocking(move || owners.assign(store.as_ref(), &target, owner))
+        .await
+        .map_err(ApiError::internal)??;
+    Ok(Json(owner_answer(&state, api)))
+}
+
+/// `DELETE /v1/apis/{api}/owner`: forgets the owner set through the API; the
+/// config file's owner, if any, applies again (the answer shows it).
+pub async fn delete_owner(
+    _auth: Authed<AdminRole>,
+    State(state): State<AppState>,
+    Path(api): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    checked_api(&api)?;
+    let store = state.store.clone();
+    let owners = Arc::clone(state.outputs.webhooks.owners());
+    let target = api.clone();
+    let removed = tokio::task::spawn_blocking(move || owners.unassign(store.as_ref(), &target))
+        .await
+        .map_err(ApiError::internal)??;
+    if !removed {
+        return Err(ApiError::NotFound(format!(
+            "API `{api}` has no owner set through the API"
+        )));
+    }
+    Ok(Json(owner_answer(&state, api)))
 }
 
 pub async fn get_allowlist(

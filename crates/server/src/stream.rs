@@ -1,6 +1,7 @@
 //! `GET /v1/alerts/stream`: alerts as Server-Sent Events (`event: alert`,
-//! `data: <alert JSON>`), each when it opens or its severity rises. The
-//! stream ends when the service shuts down, so it never holds shutdown up.
+//! `data: <alert JSON with its API's current owner>`), each when it opens or
+//! its severity rises. The stream ends when the service shuts down, so it
+//! never holds shutdown up.
 
 use crate::auth::{Authed, ReadRole};
 use crate::state::AppState;
@@ -21,16 +22,20 @@ pub async fn alerts_stream(
     let ended = async move {
         let _ = shutdown.wait_for(|s| *s).await;
     };
+    let owners = std::sync::Arc::clone(state.outputs.webhooks.owners());
     let events = BroadcastStream::new(rx)
-        .filter_map(|item| async move {
-            match item {
-                Ok(alert) => Event::default()
-                    .event("alert")
-                    .json_data(alert.as_ref())
-                    .ok(),
-                Err(BroadcastStreamRecvError::Lagged(n)) => {
-                    metrics::counter!("apiwarden_sse_lagged_total").increment(n);
-                    Some(Event::default().event("lagged").data(n.to_string()))
+        .filter_map(move |item| {
+            let owners = std::sync::Arc::clone(&owners);
+            async move {
+                match item {
+                    Ok(alert) => Event::default()
+                        .event("alert")
+                        .json_data(owners.stamp(&alert))
+                        .ok(),
+                    Err(BroadcastStreamRecvError::Lagged(n)) => {
+                        metrics::counter!("apiwarden_sse_lagged_total").increment(n);
+                        Some(Event::default().event("lagged").data(n.to_string()))
+                    }
                 }
             }
         })

@@ -2,18 +2,25 @@
 //! HMAC-SHA256 (`X-Apiwarden-Signature: sha256=<hex>`), retried with
 //! exponential backoff, and recorded as a dead letter in the store when every
 //! attempt failed.
+//!
+//! Besides the configured webhooks, each alert also goes to its API owner's
+//! escalation webhook when the owner has one (`[owner_escalation]` settings).
+//! Every alert sent carries its API's current owner.
 
-use crate::config::WebhookConfig;
-use apiwarden_alert::Alert;
+use crate::config::{Config, ConfigError, EscalationConfig, WebhookConfig};
+use crate::owners::Owners;
+use apiwarden_alert::{Alert, OwnedAlert, Severity};
 use apiwarden_store::{DeadLetter, Store, WriteBatch};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Semaphore};
 
 pub const SIGNATURE_HEADER: &str = "x-apiwarden-signature";
 const QUEUE: usize = 1024;
+/// Owner webhooks are many and independent: one slow owner must not hold the others up.
+const CONCURRENT_ESCALATIONS: usize = 16;
 
 pub struct Webhook {
     pub url: String,
@@ -60,14 +67,80 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
     }
 }
 
-/// The queues of the running webhook senders.
+/// How alerts reach owners' escalation webhooks (the URL comes with each alert).
+#[derive(Clone)]
+struct EscalationSettings {
+    secret: Option<Vec<u8>>,
+    min_severity: Severity,
+    max_attempts: u32,
+    initial_backoff: Duration,
+}
+
+impl EscalationSettings {
+    fn from_config(
+        cfg: &EscalationConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let secret = match (&cfg.secret, &cfg.secret_env) {
+            (Some(s), _) => Some(s.clone()),
+            (None, Some(var)) => Some(env(var).ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "owner_escalation: environment variable {var} is not set"
+                ))
+            })?),
+            (None, None) => None,
+        };
+        Ok(EscalationSettings {
+            secret: secret.map(String::into_bytes),
+            min_severity: cfg.min_severity,
+            max_attempts: cfg.max_attempts.max(1),
+            initial_backoff: Duration::from_millis(cfg.initial_backoff_ms),
+        })
+    }
+
+    fn hook_for(&self, url: String) -> Webhook {
+        Webhook {
+            url,
+            secret: self.secret.clone(),
+            min_severity: self.min_severity,
+            max_attempts: self.max_attempts,
+            initial_backoff: self.initial_backoff,
+        }
+    }
+}
+
+impl Default for EscalationSettings {
+    fn default() -> Self {
+        let cfg = EscalationConfig::default();
+        EscalationSettings {
+            secret: None,
+            min_severity: cfg.min_severity,
+            max_attempts: cfg.max_attempts.max(1),
+            initial_backoff: Duration::from_millis(cfg.initial_backoff_ms),
+        }
+    }
+}
+
+/// One alert for one owner's webhook.
+struct Escalation {
+    url: String,
+    alert: Arc<OwnedAlert>,
+}
+
+/// The queues of the running webhook senders, and the API owners whose
+/// escalation webhooks also receive alerts.
 #[derive(Clone, Default)]
 pub struct Webhooks {
-    queues: Vec<(apiwarden_alert::Severity, mpsc::Sender<Arc<Alert>>)>,
+    queues: Vec<(Severity, mpsc::Sender<Arc<OwnedAlert>>)>,
+    owners: Arc<Owners>,
+    escalations: Option<mpsc::Sender<Escalation>>,
+    escalation_settings: Arc<RwLock<EscalationSettings>>,
 }
 
 impl Webhooks {
-    /// One sender task per webhook; they stop when `shutdown` turns true.
+    /// One sender task per webhook, and one for owners' escalation webhooks;
+    /// they stop when `shutdown` turns true. Owners set through the API are
+    /// read from `store` here; config defaults come with [`Webhooks::configure_owners`].
     pub fn start(
         hooks: Vec<Webhook>,
         store: Arc<dyn Store>,
@@ -77,6 +150,19 @@ impl Webhooks {
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap_or_default();
+        let owners = Owners::from_store(store.as_ref()).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot read API owners from the store; alerts go out without owners");
+            Owners::default()
+        });
+        let escalation_settings = Arc::new(RwLock::new(EscalationSettings::default()));
+        let (escalations, escalation_rx) = mpsc::channel(QUEUE);
+        tokio::spawn(run_escalations(
+            escalation_rx,
+            Arc::clone(&escalation_settings),
+            client.clone(),
+            Arc::clone(&store),
+            shutdown.clone(),
+        ));
         let queues = hooks
             .into_iter()
             .map(|hook| {
@@ -92,21 +178,116 @@ impl Webhooks {
                 (min, tx)
             })
             .collect();
-        Webhooks { queues }
+        Webhooks {
+            queues,
+            owners: Arc::new(owners),
+            escalations: Some(escalations),
+            escalation_settings,
+        }
+    }
+
+    /// Take the config file's default owners and `[owner_escalation]` settings.
+    pub fn configure_owners(
+        &self,
+        config: &Config,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        let settings = EscalationSettings::from_config(&config.owner_escalation, env)?;
+        if let Ok(mut s) = self.escalation_settings.write() {
+            *s = settings;
+        }
+        self.owners.set_configured(&config.owners);
+        Ok(())
+    }
+
+    /// The API owners every outgoing alert is stamped with.
+    pub fn owners(&self) -> &Arc<Owners> {
+        &self.owners
     }
 
     pub fn dispatch(&self, alert: &Arc<Alert>) {
+        let owned = Arc::new(self.owners.stamp(alert));
         for (min, queue) in &self.queues {
-            if alert.severity >= *min && queue.try_send(Arc::clone(alert)).is_err() {
+            if alert.severity >= *min && queue.try_send(Arc::clone(&owned)).is_err() {
+                metrics::counter!("apiwarden_webhook_dropped_total").increment(1);
+            }
+        }
+        let Some(url) = owned
+            .owner
+            .as_ref()
+            .and_then(|o| o.escalation_webhook.clone())
+        else {
+            return;
+        };
+        let min = self
+            .escalation_settings
+            .read()
+            .map(|s| s.min_severity)
+            .unwrap_or(Severity::Medium);
+        if alert.severity < min {
+            return;
+        }
+        if let Some(queue) = &self.escalations {
+            if queue.try_send(Escalation { url, alert: owned }).is_err() {
                 metrics::counter!("apiwarden_webhook_dropped_total").increment(1);
             }
         }
     }
 }
 
+async fn run_escalations(
+    mut rx: mpsc::Receiver<Escalation>,
+    settings: Arc<RwLock<EscalationSettings>>,
+    client: reqwest::Client,
+    store: Arc<dyn Store>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let slots = Arc::new(Semaphore::new(CONCURRENT_ESCALATIONS));
+    loop {
+        let job = tokio::select! {
+            j = rx.recv() => match j { Some(j) => j, None => return },
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        let Ok(hook) = settings.read().map(|s| s.hook_for(job.url)) else {
+            return;
+        };
+        let body = match serde_json::to_vec(job.alert.as_ref()) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot encode alert for an owner webhook");
+                continue;
+            }
+        };
+        let (client, store, mut shutdown) = (client.clone(), Arc::clone(&store), shutdown.clone());
+        tokio::spawn(async move {
+            let _slot = slot;
+            if let Some(letter) =
+                deliver(&hook, &client, &job.alert.alert.id, body, &mut shutdown).await
+            {
+                bury(store.as_ref(), letter);
+            }
+        });
+    }
+}
+
+/// Keep a delivery that failed every attempt, for an operator to replay.
+fn bury(store: &dyn Store, letter: DeadLetter) {
+    metrics::counter!("apiwarden_webhook_dead_letters_total").increment(1);
+    let batch = WriteBatch {
+        dead_letters: vec![letter],
+        ..WriteBatch::default()
+    };
+    if let Err(e) = store.submit(batch, None) {
+        tracing::error!(error = %e, "cannot store webhook dead letter");
+    }
+}
+
 async fn run(
     hook: Webhook,
-    mut rx: mpsc::Receiver<Arc<Alert>>,
+    mut rx: mpsc::Receiver<Arc<OwnedAlert>>,
     client: reqwest::Client,
     store: Arc<dyn Store>,
     mut shutdown: watch::Receiver<bool>,
@@ -123,15 +304,8 @@ async fn run(
                 continue;
             }
         };
-        if let Some(letter) = deliver(&hook, &client, &alert.id, body, &mut shutdown).await {
-            metrics::counter!("apiwarden_webhook_dead_letters_total").increment(1);
-            let batch = WriteBatch {
-                dead_letters: vec![letter],
-                ..WriteBatch::default()
-            };
-            if let Err(e) = store.submit(batch, None) {
-                tracing::error!(error = %e, "cannot store webhook dead letter");
-            }
+        if let Some(letter) = deliver(&hook, &client, &alert.alert.id, body, &mut shutdown).await {
+            bury(store.as_ref(), letter);
         }
     }
 }
