@@ -44,13 +44,17 @@ pub(crate) fn record_entities<'a>(
 type Map<K, V> = HashMap<K, V, FastBuildHasher>;
 
 /// One map per entity kind. Iteration order never reaches an output: eviction sorts.
+///
+/// Entries are boxed: a map's slots run from 1x to ~2.3x its length (power-of-two growth
+/// at 7/8 load), and a slot of a few words wastes far less than a slot holding a whole
+/// window of several hundred bytes.
 #[derive(Debug, Clone)]
 pub(crate) struct KindTables<V> {
-    ips: Map<IpAddr, V>,
-    users: Map<Box<str>, V>,
-    api_keys: Map<Box<str>, V>,
-    tokens: Map<Box<str>, V>,
-    apis: Map<Box<str>, V>,
+    ips: Map<IpAddr, Box<V>>,
+    users: Map<Box<str>, Box<V>>,
+    api_keys: Map<Box<str>, Box<V>>,
+    tokens: Map<Box<str>, Box<V>>,
+    apis: Map<Box<str>, Box<V>>,
 }
 
 impl<V> Default for KindTables<V> {
@@ -74,7 +78,7 @@ pub(crate) const KINDS: [EntityKind; 5] = [
 ];
 
 impl<V> KindTables<V> {
-    fn names(&self, kind: EntityKind) -> &Map<Box<str>, V> {
+    fn names(&self, kind: EntityKind) -> &Map<Box<str>, Box<V>> {
         match kind {
             EntityKind::User => &self.users,
             EntityKind::ApiKey => &self.api_keys,
@@ -83,7 +87,7 @@ impl<V> KindTables<V> {
         }
     }
 
-    fn names_mut(&mut self, kind: EntityKind) -> &mut Map<Box<str>, V> {
+    fn names_mut(&mut self, kind: EntityKind) -> &mut Map<Box<str>, Box<V>> {
         match kind {
             EntityKind::User => &mut self.users,
             EntityKind::ApiKey => &mut self.api_keys,
@@ -104,9 +108,9 @@ impl<V> KindTables<V> {
                 let mut created = false;
                 let v = self.ips.entry(ip).or_insert_with(|| {
                     created = true;
-                    make()
+                    Box::new(make())
                 });
-                (v, created)
+                (&mut **v, created)
             }
             EntityKey::Ip(ip) => self.get_or_insert_name(kind, &ip.to_string(), make),
             EntityKey::Name(n) => self.get_or_insert_name(kind, n, make),
@@ -123,10 +127,10 @@ impl<V> KindTables<V> {
         // Two lookups on the rare miss beat an allocation on every hit.
         let created = !map.contains_key(name);
         if created {
-            map.insert(name.into(), make());
+            map.insert(name.into(), Box::new(make()));
         }
         match map.get_mut(name) {
-            Some(v) => (v, created),
+            Some(v) => (&mut **v, created),
             None => unreachable_entry(),
         }
     }
@@ -134,9 +138,9 @@ impl<V> KindTables<V> {
     pub fn get(&self, kind: EntityKind, value: &str) -> Option<&V> {
         if kind == EntityKind::Ip {
             let ip: IpAddr = value.parse().ok()?;
-            return self.ips.get(&ip);
+            return self.ips.get(&ip).map(|v| &**v);
         }
-        self.names(kind).get(value)
+        self.names(kind).get(value).map(|v| &**v)
     }
 
     pub fn len(&self, kind: EntityKind) -> usize {
@@ -156,16 +160,38 @@ impl<V> KindTables<V> {
         self.api_keys.retain(|_, v| keep(v));
         self.tokens.retain(|_, v| keep(v));
         self.apis.retain(|_, v| keep(v));
+        self.shrink_sparse();
+    }
+
+    /// A map never gives back what a past peak made it grow to: after a burst of
+    /// entities (a scan from many IPs, a busy hour) the slots would stay held for good.
+    /// Shrinking once the map is under a quarter full keeps memory with the live entities,
+    /// and the quarter keeps a map that hovers around one size from being rebuilt each sweep.
+    fn shrink_sparse(&mut self) {
+        fn shrink<K: std::hash::Hash + Eq, V>(map: &mut Map<K, V>) {
+            if map.capacity() > 64 && map.len() * 4 < map.capacity() {
+                map.shrink_to(map.len() + map.len() / 4);
+            }
+        }
+        shrink(&mut self.ips);
+        shrink(&mut self.users);
+        shrink(&mut self.api_keys);
+        shrink(&mut self.tokens);
+        shrink(&mut self.apis);
     }
 
     /// Entries of one kind as (value string, entry), sorted by value: deterministic.
     pub fn sorted(&self, kind: EntityKind) -> Vec<(String, &V)> {
         let mut out: Vec<(String, &V)> = match kind {
-            EntityKind::Ip => self.ips.iter().map(|(k, v)| (k.to_string(), v)).collect(),
+            EntityKind::Ip => self
+                .ips
+                .iter()
+                .map(|(k, v)| (k.to_string(), &**v))
+                .collect(),
             k => self
                 .names(k)
                 .iter()
-                .map(|(k, v)| (k.to_string(), v))
+                .map(|(k, v)| (k.to_string(), &**v))
                 .collect(),
         };
         out.sort_by(|a, b| a.0.cmp(&b.0));

@@ -1,0 +1,90 @@
+//! What the engine holds per active entity, counted by the allocator: every
+//! table, window, sketch, alert and per-entity map the engine keeps, not an
+//! estimate from struct sizes. Issue #3 target: <= 1 KiB per active entity.
+
+use apiwarden_detect::{Engine, EngineConfig, ModelBundle, TrainConfig, Trainer};
+use apiwarden_record::{parse_bytes, AccessRecord, Fingerprinter, InputFormat};
+use apiwarden_sim::{generate, SimConfig};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::Arc;
+
+/// Live heap bytes of this test process.
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn records(sim: &[apiwarden_sim::SimRecord], fp: &Fingerprinter) -> Vec<AccessRecord> {
+    let mut body = Vec::new();
+    for r in sim {
+        body.extend_from_slice(r.to_json().as_bytes());
+        body.push(b'\n');
+    }
+    parse_bytes(&body, InputFormat::Ndjson, fp)
+        .into_iter()
+        .filter_map(Result::ok)
+        .collect()
+}
+
+#[test]
+fn the_engine_holds_at_most_one_kib_per_active_entity() {
+    let sim = generate(&SimConfig {
+        seed: 11,
+        scale: 0.1,
+    });
+    let fp = Fingerprinter::new([7; 32]);
+    let train = records(&sim.train, &fp);
+    let test = records(&sim.test, &fp);
+    let mut trainer = Trainer::new(TrainConfig::default());
+    for r in &train {
+        trainer.observe(r);
+    }
+    let bundle: Arc<ModelBundle> = Arc::new(trainer.finish().expect("training on the simulator"));
+    // Statics filled on first use (lookup tables) are not the engine's.
+    let mut warm = Engine::new(Arc::clone(&bundle), EngineConfig::default());
+    for r in test.iter().take(100) {
+        warm.process(r);
+    }
+    drop(warm);
+
+    // Verdicts are dropped as they come, as `score` does once it wrote them.
+    let before = LIVE.load(Ordering::Relaxed);
+    let mut engine = Engine::new(Arc::clone(&bundle), EngineConfig::default());
+    for r in &test {
+        drop(engine.process(r));
+    }
+    let held = LIVE.load(Ordering::Relaxed) - before;
+    let entities = engine.active_entities();
+    assert!(entities > 100, "only {entities} active entities");
+    let per_entity = held as f64 / entities as f64;
+    println!(
+        "{held} bytes held for {entities} active entities = {per_entity:.0} bytes/entity, \
+         {} alerts",
+        engine.alerts().len()
+    );
+    assert!(
+        per_entity <= 1024.0,
+        "{per_entity:.0} bytes per active entity"
+    );
+}
