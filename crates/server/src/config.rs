@@ -473,6 +473,10 @@ mod shipped_config {
         assert_eq!(c.retention.max_age_hours, d.retention.max_age_hours);
         assert_eq!(c.train.learn_after_records, d.train.learn_after_records);
         assert_eq!(c.keys.len(), 2);
+        let (e, de) = (&c.owner_escalation, &d.owner_escalation);
+        assert_eq!(e.min_severity, de.min_severity);
+        assert_eq!(e.max_attempts, de.max_attempts);
+        assert_eq!(e.initial_backoff_ms, de.initial_backoff_ms);
         assert!(c.validate().is_ok());
     }
 }
