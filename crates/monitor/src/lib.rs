@@ -71,7 +71,9 @@
 //!   entity. Cost measured on simulated traffic (release, one core,
 //!   `cargo run --release -p apiwarden-monitor --example throughput -- 1.0`):
 //!   ~170 ns per training record, ~500 ns per tracked record (evaluation of
-//!   every series each 15 s of traffic included), ~200 KiB of windows.
+//!   every series each 15 s of traffic included), ~220 KiB of windows, on a
+//!   quiet machine; 320-470 ns and 1.1-1.5 µs with the 2 cores shared
+//!   (load 7-9).
 //! - Alerts: [`MonitorTracker::observe`] returns alerts opened (`count == 1`)
 //!   or grown by that record; count `apiwarden_monitoring_alerts_total{kind}`
 //!   on the opened ones.
