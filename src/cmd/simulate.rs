@@ -1,4 +1,4 @@
-use apiwarden_sim::{write_dir, SimConfig, SimError};
+use apiwarden_sim::{write_dir_with, SimConfig, SimError, SimOptions};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -13,6 +13,11 @@ pub struct SimulateArgs {
     /// Traffic volume multiplier (1.0 = the default population and duration).
     #[arg(long, default_value_t = 1.0)]
     pub scale: f64,
+    /// Also inject API health incidents into the test day (a 5xx outage, a
+    /// latency regression on one endpoint, a country shift), listed in
+    /// DIR/incidents.ndjson; their records stay labelled benign.
+    #[arg(long)]
+    pub monitoring_incidents: bool,
 }
 
 pub fn run(args: &SimulateArgs) -> anyhow::Result<()> {
@@ -21,7 +26,10 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<()> {
         scale: args.scale,
     };
     let started = std::time::Instant::now();
-    let summary = write_dir(&args.out, &cfg).map_err(|e| match e {
+    let opts = SimOptions {
+        monitoring_incidents: args.monitoring_incidents,
+    };
+    let summary = write_dir_with(&args.out, &cfg, &opts).map_err(|e| match e {
         SimError::Scale(_) => super::bad_input(format!("--scale: {e}")),
         other => anyhow::Error::new(other),
     })?;
