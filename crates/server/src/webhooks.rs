@@ -358,6 +358,131 @@ async fn deliver(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use apiwarden_alert::{AlertFamily, ApiOwner, AttackType, EntityKind, EntityRef};
+    use apiwarden_store::MemoryStore;
+    use axum::http::HeaderMap;
+    use std::sync::Mutex;
+
+    fn alert(api: &str, severity: Severity) -> Arc<Alert> {
+        Arc::new(Alert {
+            id: format!("{api}-{}", severity.as_str()),
+            attack: AttackType::Enumeration,
+            severity,
+            api: api.into(),
+            entity: EntityRef {
+                kind: EntityKind::Ip,
+                value: "10.0.0.1".into(),
+            },
+            score: 0.9,
+            threshold: 0.5,
+            first_seen: "2026-12-01T00:00:00.000Z".into(),
+            last_seen: "2026-12-01T00:00:01.000Z".into(),
+            request_ids: vec!["r1".into()],
+            evidence: vec![],
+            count: 1,
+            family: AlertFamily::Attack,
+            first_seen_ms: 0,
+            last_seen_ms: 1000,
+        })
+    }
+
+    type Seen = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;
+
+    /// A receiver recording (path, signature, body) of every POST.
+    async fn receiver() -> (String, Seen) {
+        let seen: Seen = Arc::default();
+        let record = Arc::clone(&seen);
+        let app = axum::Router::new().route(
+            "/{*path}",
+            axum::routing::post(
+                move |axum::extract::Path(path): axum::extract::Path<String>,
+                      headers: HeaderMap,
+                      body: axum::body::Bytes| {
+                    let record = Arc::clone(&record);
+                    async move {
+                        let sig = headers
+                            .get(SIGNATURE_HEADER)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_string();
+                        if let Ok(mut s) = record.lock() {
+                            s.push((path, sig, body.to_vec()));
+                        }
+                        "ok"
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("http://{addr}"), seen)
+    }
+
+    #[tokio::test]
+    async fn alerts_reach_their_owners_webhook_signed_and_stamped() {
+        let (base, seen) = receiver().await;
+        let store = Arc::new(MemoryStore::new());
+        let (_tx, shutdown) = watch::channel(false);
+        let hooks = Webhooks::start(Vec::new(), store.clone() as Arc<dyn Store>, shutdown);
+        let config = Config::from_toml(
+            "[owner_escalation]\nsecret = \"s3\"\nmin_severity = \"high\"\nmax_attempts = 2\ninitial_backoff_ms = 10\n",
+            std::path::Path::new("x.toml"),
+        )
+        .expect("config");
+        hooks
+            .configure_owners(&config, |_| None)
+            .expect("configure");
+        let owner = |api: &str, url: String| ApiOwner {
+            team: format!("{api}-team"),
+            escalation_webhook: Some(url),
+            ..ApiOwner::default()
+        };
+        let owners = hooks.owners();
+        owners
+            .assign(store.as_ref(), "pay", owner("pay", format!("{base}/pay")))
+            .expect("assign");
+        // Nobody listens on port 9 of loopback: every attempt fails.
+        owners
+            .assign(
+                store.as_ref(),
+                "gone",
+                owner("gone", "http://127.0.0.1:9/x".into()),
+            )
+            .expect("assign");
+
+        hooks.dispatch(&alert("pay", Severity::Medium));
+        hooks.dispatch(&alert("pay", Severity::Critical));
+        hooks.dispatch(&alert("nobody", Severity::Critical));
+        hooks.dispatch(&alert("gone", Severity::Critical));
+
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while store.dead_letters(10).expect("dead letters").is_empty()
+            || seen.lock().map(|s| s.is_empty()).unwrap_or(true)
+        {
+            assert!(tokio::time::Instant::now() < deadline, "no delivery");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let seen = seen.lock().expect("lock").clone();
+        assert_eq!(
+            seen.len(),
+            1,
+            "below min_severity and unowned alerts are not sent"
+        );
+        let (path, sig, body) = &seen[0];
+        assert_eq!(path, "pay");
+        assert_eq!(sig, &signature(b"s3", body));
+        let sent: OwnedAlert = serde_json::from_slice(body).expect("json");
+        assert_eq!(sent.alert.id, "pay-critical");
+        assert_eq!(sent.owner.map(|o| o.team), Some("pay-team".into()));
+        let dead = store.dead_letters(10).expect("dead letters");
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].alert_id, "gone-critical");
+        assert_eq!(dead[0].attempts, 2);
+    }
 
     #[test]
     fn signature_matches_rfc4231_case_2() {
