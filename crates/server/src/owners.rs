@@ -8,7 +8,7 @@ use apiwarden_alert::{Alert, ApiOwner, OwnedAlert};
 use apiwarden_store::{ApiSettings, Store, StoreError};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
 /// Where an API's current owner comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -30,6 +30,9 @@ struct Directory {
 #[derive(Default)]
 pub struct Owners {
     directory: RwLock<Directory>,
+    /// Owners and thresholds share one stored `ApiSettings` per API: changes
+    /// are read-modify-write, so they take turns (no lost update).
+    settings_writes: Mutex<()>,
 }
 
 impl Owners {
@@ -45,6 +48,7 @@ impl Owners {
                 configured: BTreeMap::new(),
                 assigned,
             }),
+            settings_writes: Mutex::new(()),
         })
     }
 
@@ -97,14 +101,31 @@ impl Owners {
         }
     }
 
-    /// Persist `owner` for `api` (durable on return), then use it.
-    pub fn assign(&self, store: &dyn Store, api: &str, owner: ApiOwner) -> Result<(), StoreError> {
+    /// Change the stored settings of `api` (created when absent) and store
+    /// them, durable on return; every writer of API settings goes through here.
+    pub fn update_settings(
+        &self,
+        store: &dyn Store,
+        api: &str,
+        change: impl FnOnce(&mut ApiSettings),
+    ) -> Result<ApiSettings, StoreError> {
+        let _turn = self
+            .settings_writes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut settings = store.api_settings(api)?.unwrap_or_else(|| ApiSettings {
             api: api.to_string(),
             ..ApiSettings::default()
         });
-        settings.owner = Some(owner.clone());
+        change(&mut settings);
         store.put_api_settings(&settings)?;
+        Ok(settings)
+    }
+
+    /// Persist `owner` for `api` (durable on return), then use it.
+    pub fn assign(&self, store: &dyn Store, api: &str, owner: ApiOwner) -> Result<(), StoreError> {
+        let stored = owner.clone();
+        self.update_settings(store, api, |s| s.owner = Some(stored))?;
         if let Ok(mut d) = self.directory.write() {
             d.assigned.insert(api.to_string(), owner);
         }
@@ -114,13 +135,14 @@ impl Owners {
     /// Forget the owner set through the API (the config default, if any,
     /// applies again); `true` when there was one.
     pub fn unassign(&self, store: &dyn Store, api: &str) -> Result<bool, StoreError> {
-        let Some(mut settings) = store.api_settings(api)? else {
+        if store.api_settings(api)?.is_none_or(|s| s.owner.is_none()) {
+            if let Ok(mut d) = self.directory.write() {
+                d.assigned.remove(api);
+            }
             return Ok(false);
-        };
-        let existed = settings.owner.take().is_some();
-        if existed {
-            store.put_api_settings(&settings)?;
         }
+        let mut existed = false;
+        self.update_settings(store, api, |s| existed = s.owner.take().is_some())?;
         if let Ok(mut d) = self.directory.write() {
             d.assigned.remove(api);
         }

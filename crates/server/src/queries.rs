@@ -351,12 +351,14 @@ pub async fn put_thresholds(
     Json(body): Json<ThresholdsBody>,
 ) -> Result<Json<Thresholds>, ApiError> {
     check_thresholds(&body.thresholds).map_err(ApiError::BadRequest)?;
-    let mut settings = state.store.api_settings(&api)?.unwrap_or(ApiSettings {
-        api: api.clone(),
-        ..ApiSettings::default()
-    });
-    settings.thresholds = body.thresholds;
-    state.store.put_api_settings(&settings)?;
+    let settings =
+        state
+            .outputs
+            .webhooks
+            .owners()
+            .update_settings(state.store.as_ref(), &api, |s| {
+                s.thresholds = body.thresholds
+            })?;
     state.reload_policy()?;
     Ok(Json(Thresholds {
         api,
