@@ -97,6 +97,29 @@ fn put_owner(server: &Server, api: &str, key: &str, body: &Value) -> (u16, Value
     (status, resp.json().unwrap_or(Value::Null))
 }
 
+/// Alerts from `GET /v1/alerts/stream`, as they come.
+fn watch_stream(server: &Server) -> mpsc::Receiver<Value> {
+    let stream = client()
+        .get(server.url("/v1/alerts/stream"))
+        .bearer_auth(READ_KEY)
+        .send()
+        .expect("stream");
+    assert_eq!(stream.status(), 200);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if let Some(data) = line.strip_prefix("data:") {
+                if let Ok(v) = serde_json::from_str::<Value>(data.trim()) {
+                    if tx.send(v).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    rx
+}
+
 fn simulate(dir: &std::path::Path) -> (String, String) {
     let sim = dir.join("sim");
     let out = Command::new(env!("CARGO_BIN_EXE_apiwarden"))
@@ -274,8 +297,21 @@ fn owners_validate_survive_restart_and_reach_alerts_and_webhooks() {
         hook("partner")
     );
 
-    // Attack traffic: alerts carry their API's owner, and owners' webhooks get them.
+    // Attack traffic: alerts carry their API's owner on the stream, in
+    // queries and at owners' webhooks.
+    let streamed = watch_stream(&server);
     ingest_ndjson(&server, &test, 1000);
+    let on_stream = eventually(60, "an owned alert on the SSE stream", || {
+        streamed
+            .try_iter()
+            .find(|a| a["api"].as_str().and_then(expected_team).is_some())
+    });
+    let api = on_stream["api"].as_str().expect("api");
+    assert_eq!(
+        on_stream["owner"]["team"],
+        expected_team(api).unwrap_or(""),
+        "{on_stream}"
+    );
     let alerts = eventually(60, "alerts", || {
         let listed = get_json("/v1/alerts?limit=1000", &server);
         let alerts = listed["alerts"].as_array()?.clone();
