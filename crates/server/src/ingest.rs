@@ -4,7 +4,7 @@ use crate::auth::{Authed, IngestRole};
 use crate::error::ApiError;
 use crate::state::AppState;
 use apiwarden_record::{AccessRecord, InputFormat, RecordError};
-use apiwarden_store::{RecordEntry, WriteBatch};
+use apiwarden_store::RecordEntry;
 use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap};
@@ -93,7 +93,7 @@ pub async fn ingest(
         .await?;
     } else {
         let raw = read_body(body, &headers, limit).await?;
-        metrics::counter!("apiwarden_ingest_bytes_total").increment(raw.len() as u64);
+        state.outputs.hot.ingest_bytes.increment(raw.len() as u64);
         let bytes = tokio::task::spawn_blocking(move || match encoding.as_deref() {
             None => Ok(raw),
             Some("gzip") | Some("x-gzip") => gunzip(&raw, limit),
@@ -115,7 +115,10 @@ pub async fn ingest(
         )
         .await?;
     }
-    metrics::histogram!("apiwarden_ingest_duration_seconds")
+    state
+        .outputs
+        .hot
+        .ingest_duration
         .record(started.elapsed().as_secs_f64());
     Ok(Json(answer))
 }
@@ -150,7 +153,7 @@ async fn ingest_stream(
         if total > limit {
             return Err(ApiError::PayloadTooLarge(limit as usize));
         }
-        metrics::counter!("apiwarden_ingest_bytes_total").increment(chunk.len() as u64);
+        state.outputs.hot.ingest_bytes.increment(chunk.len() as u64);
         buf.extend_from_slice(&chunk);
         if buf.len() >= SLICE_BYTES {
             if let Some(last_nl) = buf.iter().rposition(|&b| b == b'\n') {
@@ -183,6 +186,17 @@ async fn ingest_stream(
     Ok(())
 }
 
+/// What the blocking half of a slice produced.
+struct Parsed {
+    entries: Vec<RecordEntry>,
+    errors: Vec<LineError>,
+    /// Set when the records were admitted by the rate limit and already
+    /// submitted to the store: resolves once they are durable.
+    durable: Option<oneshot::Receiver<Result<(), apiwarden_store::StoreError>>>,
+    /// Seconds to wait when the rate limit refused them.
+    throttled: Option<u64>,
+}
+
 /// Parse, make durable, hand to the shards, and add to the answer.
 async fn ingest_slice(
     state: &AppState,
@@ -193,49 +207,81 @@ async fn ingest_slice(
     line_offset: usize,
     answer: &mut IngestAnswer,
 ) -> Result<(), ApiError> {
-    let parse_state = state.clone();
+    let worker = state.clone();
     let default_api = default_api.clone();
-    let (entries, errors) = tokio::task::spawn_blocking(move || {
-        let parsed = apiwarden_record::parse_bytes(&bytes, format, &parse_state.fingerprinter);
-        prepare(&parse_state, parsed, default_api.as_deref(), line_offset)
+    let caller_key = caller.to_string();
+    // Parsing, encoding and id indexing all run on one blocking thread, and
+    // the records are submitted from there too when the rate limit admits
+    // them: no hop back to the async workers between parse and store.
+    let parsed = tokio::task::spawn_blocking(move || {
+        let parsed = apiwarden_record::parse_bytes(&bytes, format, &worker.fingerprinter);
+        drop(bytes);
+        let (entries, errors) = prepare(&worker, parsed, default_api.as_deref(), line_offset);
+        if entries.is_empty() {
+            return Ok::<_, ApiError>(Parsed {
+                entries,
+                errors,
+                durable: None,
+                throttled: None,
+            });
+        }
+        match worker.rate.take(&caller_key, entries.len()) {
+            Ok(()) => {
+                let durable = submit(&worker, &entries)?;
+                Ok(Parsed {
+                    entries,
+                    errors,
+                    durable: Some(durable),
+                    throttled: None,
+                })
+            }
+            Err(wait) => Ok(Parsed {
+                entries,
+                errors,
+                durable: None,
+                throttled: Some(wait),
+            }),
+        }
     })
     .await
-    .map_err(ApiError::internal)?;
-    metrics::counter!("apiwarden_ingest_rejected_total").increment(errors.len() as u64);
+    .map_err(ApiError::internal)??;
+    let Parsed {
+        entries,
+        errors,
+        durable,
+        mut throttled,
+    } = parsed;
+    let hot = &state.outputs.hot;
+    hot.ingest_rejected.increment(errors.len() as u64);
     answer.rejected += errors.len();
     let room = MAX_ERRORS_LISTED.saturating_sub(answer.errors.len());
     answer.errors.extend(errors.into_iter().take(room));
-    loop {
-        match state.rate.take(caller, entries.len()) {
-            Ok(()) => break,
-            // Mid-stream, earlier slices are already stored: slow the sender down instead of failing.
-            Err(wait) if answer.accepted > 0 => {
-                tokio::time::sleep(std::time::Duration::from_secs(wait.min(5))).await;
-            }
-            Err(retry_after_secs) => {
-                metrics::counter!("apiwarden_ingest_throttled_total").increment(1);
-                return Err(ApiError::TooManyRequests { retry_after_secs });
-            }
-        }
-    }
     if entries.is_empty() {
         return Ok(());
     }
-    let accepted = entries.len();
-    let (tx, rx) = oneshot::channel();
-    let batch = WriteBatch {
-        records: entries.clone(),
-        ..WriteBatch::default()
+    let durable = match durable {
+        Some(d) => d,
+        None => {
+            while let Some(wait) = throttled {
+                // Mid-stream, earlier slices are already stored: slow the sender down instead of failing.
+                if answer.accepted == 0 {
+                    hot.ingest_throttled.increment(1);
+                    return Err(ApiError::TooManyRequests {
+                        retry_after_secs: wait,
+                    });
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(wait.min(5))).await;
+                throttled = state.rate.take(caller, entries.len()).err();
+            }
+            submit(state, &entries)?
+        }
     };
-    state.store.submit(
-        batch,
-        Some(Box::new(move |res| {
-            let _ = tx.send(res);
-        })),
-    )?;
-    rx.await
+    durable
+        .await
         .map_err(|_| ApiError::Unavailable("store writer stopped".into()))??;
-    metrics::counter!("apiwarden_ingest_records_total").increment(accepted as u64);
+    let acked = Instant::now();
+    let accepted = entries.len();
+    hot.ingest_records.increment(accepted as u64);
     answer.accepted += accepted;
     let room = MAX_IDS_LISTED.saturating_sub(answer.ids.len());
     if room < accepted {
@@ -249,11 +295,26 @@ async fn ingest_slice(
     );
     // The records are durable and acknowledged whatever happens to scoring:
     // failing the request now would only make the sender store them twice.
-    if let Err(e) = state.shards.score(entries).await {
-        metrics::counter!("apiwarden_scoring_dropped_records_total").increment(accepted as u64);
+    if let Err(e) = state.shards.score(entries, acked).await {
+        hot.scoring_dropped.increment(accepted as u64);
         tracing::error!(error = %e, records = accepted, "stored records not scored");
     }
     Ok(())
+}
+
+/// Hand records to the store's writer (encoded on this thread, not copied).
+fn submit(
+    state: &AppState,
+    entries: &[RecordEntry],
+) -> Result<oneshot::Receiver<Result<(), apiwarden_store::StoreError>>, ApiError> {
+    let (tx, rx) = oneshot::channel();
+    state.store.submit_records(
+        entries,
+        Some(Box::new(move |res| {
+            let _ = tx.send(res);
+        })),
+    )?;
+    Ok(rx)
 }
 
 /// The body, refused with 413 as soon as it passes `limit`.

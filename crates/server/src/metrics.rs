@@ -1,6 +1,7 @@
 //! Prometheus metrics: names `apiwarden_<name>_<unit>`, per-API labels capped
 //! so a flood of discovered API names cannot blow up cardinality.
 
+use metrics::{Counter, Gauge, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::collections::BTreeSet;
 use std::sync::{OnceLock, RwLock};
@@ -46,6 +47,42 @@ pub fn install() -> Option<PrometheusHandle> {
             }
         })
         .clone()
+}
+
+/// Handles of the metrics on the ingest and scoring paths, registered once:
+/// a `counter!` at the call site is a registry lookup (hash + lock) each time.
+/// Register after [`install`], or the handles are no-ops.
+#[derive(Clone)]
+pub struct HotMetrics {
+    pub ingest_records: Counter,
+    pub ingest_rejected: Counter,
+    pub ingest_bytes: Counter,
+    pub ingest_throttled: Counter,
+    pub ingest_duration: Histogram,
+    pub scored_records: Counter,
+    pub scoring_dropped: Counter,
+    pub scoring_duration: Histogram,
+    /// From the durable ack of a batch to its verdicts being submitted.
+    pub scoring_lag: Histogram,
+    /// Acknowledged records not yet scored.
+    pub scoring_backlog: Gauge,
+}
+
+impl HotMetrics {
+    pub fn register() -> Self {
+        HotMetrics {
+            ingest_records: metrics::counter!("apiwarden_ingest_records_total"),
+            ingest_rejected: metrics::counter!("apiwarden_ingest_rejected_total"),
+            ingest_bytes: metrics::counter!("apiwarden_ingest_bytes_total"),
+            ingest_throttled: metrics::counter!("apiwarden_ingest_throttled_total"),
+            ingest_duration: metrics::histogram!("apiwarden_ingest_duration_seconds"),
+            scored_records: metrics::counter!("apiwarden_scored_records_total"),
+            scoring_dropped: metrics::counter!("apiwarden_scoring_dropped_records_total"),
+            scoring_duration: metrics::histogram!("apiwarden_scoring_duration_seconds"),
+            scoring_lag: metrics::histogram!("apiwarden_scoring_lag_seconds"),
+            scoring_backlog: metrics::gauge!("apiwarden_scoring_backlog_records"),
+        }
+    }
 }
 
 /// Per-API label values: the first `cap` APIs by name keep theirs, the rest share `other`.

@@ -1,9 +1,11 @@
 //! Live scoring: one engine per shard, each on its own OS thread, fed by a
-//! bounded channel (backpressure reaches ingest when scoring falls behind).
+//! bounded channel. Back-pressure reaches ingest when scoring falls behind:
+//! at most [`MAX_BACKLOG_RECORDS`] acknowledged records wait for scoring, so
+//! memory stays bounded however much faster ingest is than scoring.
 //! Records are routed by API, so each API's state lives on one shard and
 //! verdicts are the same as one engine scoring everything in order.
 
-use crate::metrics::ApiLabels;
+use crate::metrics::{ApiLabels, HotMetrics};
 use crate::policy::Policy;
 use crate::webhooks::Webhooks;
 use apiwarden_alert::{Alert, EntityKind, Severity};
@@ -14,14 +16,22 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Instant;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
 
 const QUEUE: usize = 64;
+/// Records queued for scoring across all shards (a few seconds of scoring).
+pub const MAX_BACKLOG_RECORDS: usize = 256 * 1024;
 /// Remembered published alerts per shard before the memory is reset.
 const MAX_PUBLISHED: usize = 200_000;
 
 pub enum ShardMsg {
-    Score(Vec<RecordEntry>),
+    Score {
+        entries: Vec<RecordEntry>,
+        /// When the batch was acknowledged (scoring lag is measured from it).
+        acked: Instant,
+        /// Backlog permits this message holds, given back once it is scored.
+        permits: u32,
+    },
     /// Snapshots of one entity on `api` (or on every API of the shard).
     Entity {
         api: Option<String>,
@@ -45,10 +55,14 @@ pub struct ShardOutputs {
     pub api_labels: Arc<ApiLabels>,
     /// Newest traffic time scored: "now" for alert openness (blocklist).
     pub latest_ts_ms: Arc<AtomicI64>,
+    pub hot: HotMetrics,
+    /// Permits for records waiting to be scored.
+    pub backlog: Arc<Semaphore>,
 }
 
 pub struct Shards {
     count: usize,
+    outputs: Arc<ShardOutputs>,
     /// Emptied by [`Shards::close`]: dropping the senders ends the shard threads.
     senders: RwLock<Vec<mpsc::Sender<ShardMsg>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -76,6 +90,7 @@ impl Shards {
         }
         Ok(Shards {
             count: senders.len(),
+            outputs,
             senders: RwLock::new(senders),
             threads: Mutex::new(threads),
         })
@@ -93,24 +108,55 @@ impl Shards {
         self.senders.read().map(|s| s.clone()).unwrap_or_default()
     }
 
-    /// Route records to their shards (waits while a shard's queue is full).
-    pub async fn score(&self, entries: Vec<RecordEntry>) -> Result<(), ShardsClosed> {
+    /// Route records (moved, not copied) to their shards, one message per
+    /// shard; waits while the backlog is full or a shard's queue is.
+    pub async fn score(
+        &self,
+        entries: Vec<RecordEntry>,
+        acked: Instant,
+    ) -> Result<(), ShardsClosed> {
         let n = self.count();
+        let backlog = &self.outputs.backlog;
         let mut per_shard: Vec<Vec<RecordEntry>> = (0..n).map(|_| Vec::new()).collect();
-        for e in entries {
-            let s = apiwarden_detect::shard_of(&e.api, n);
-            if let Some(bucket) = per_shard.get_mut(s) {
-                bucket.push(e);
+        if n == 1 {
+            per_shard = vec![entries];
+        } else {
+            for e in entries {
+                let s = apiwarden_detect::shard_of(&e.api, n);
+                if let Some(bucket) = per_shard.get_mut(s) {
+                    bucket.push(e);
+                }
             }
         }
         for (index, batch) in per_shard.into_iter().enumerate() {
             if batch.is_empty() {
                 continue;
             }
-            let tx = self.sender(index).ok_or(ShardsClosed)?;
-            tx.send(ShardMsg::Score(batch))
+            // A batch larger than the whole backlog takes all of it.
+            let permits = u32::try_from(batch.len().min(MAX_BACKLOG_RECORDS)).unwrap_or(u32::MAX);
+            backlog
+                .acquire_many(permits)
                 .await
-                .map_err(|_| ShardsClosed)?;
+                .map_err(|_| ShardsClosed)?
+                .forget();
+            let records = batch.len();
+            self.outputs.hot.scoring_backlog.increment(records as f64);
+            let sent = match self.sender(index) {
+                Some(tx) => tx
+                    .send(ShardMsg::Score {
+                        entries: batch,
+                        acked,
+                        permits,
+                    })
+                    .await
+                    .is_ok(),
+                None => false,
+            };
+            if !sent {
+                backlog.add_permits(permits as usize);
+                self.outputs.hot.scoring_backlog.decrement(records as f64);
+                return Err(ShardsClosed);
+            }
         }
         Ok(())
     }
@@ -207,10 +253,18 @@ fn run(
     let mut published: HashMap<String, Severity> = HashMap::new();
     while let Some(msg) = rx.blocking_recv() {
         match msg {
-            ShardMsg::Score(batch) => {
+            ShardMsg::Score {
+                entries,
+                acked,
+                permits,
+            } => {
+                let records = entries.len();
                 let scored = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    score_batch(&mut engine, batch, &out, &mut published)
+                    score_batch(&mut engine, entries, &out, &mut published)
                 }));
+                out.backlog.add_permits(permits as usize);
+                out.hot.scoring_backlog.decrement(records as f64);
+                out.hot.scoring_lag.record(acked.elapsed().as_secs_f64());
                 if scored.is_err() {
                     // A bug in a detector must not take live scoring down for
                     // good: start this shard's engine over on the same models.
@@ -313,8 +367,9 @@ fn score_batch(
         });
     }
     out.latest_ts_ms.fetch_max(latest, Ordering::Relaxed);
-    metrics::counter!("apiwarden_scored_records_total").increment(scores.len() as u64);
-    metrics::histogram!("apiwarden_scoring_duration_seconds")
+    out.hot.scored_records.increment(scores.len() as u64);
+    out.hot
+        .scoring_duration
         .record(started.elapsed().as_secs_f64());
 
     for alert in &touched {

@@ -150,6 +150,8 @@ impl AppState {
         policy.replace(PolicySnapshot::new(&allow, &settings));
 
         let (bundle, model) = load_model(store.as_ref(), config.train.seed);
+        // Before any metric handle is registered (handles made earlier are no-ops).
+        let metrics = crate::metrics::install();
         let outputs = Arc::new(ShardOutputs {
             store: Arc::clone(&store),
             alerts: alerts_tx,
@@ -160,6 +162,10 @@ impl AppState {
             // alerts stay open (blocklist) across a restart.
             latest_ts_ms: Arc::new(AtomicI64::new(
                 store.newest_record_ts().ok().flatten().unwrap_or(i64::MIN),
+            )),
+            hot: crate::metrics::HotMetrics::register(),
+            backlog: Arc::new(tokio::sync::Semaphore::new(
+                crate::shards::MAX_BACKLOG_RECORDS,
             )),
         });
         let engine_config = EngineConfig {
@@ -186,7 +192,7 @@ impl AppState {
             outputs,
             ids: IdGen::new(crate::now_ms()),
             rate,
-            metrics: crate::metrics::install(),
+            metrics,
             shutdown,
             ready: AtomicBool::new(true),
             model: std::sync::Mutex::new(model),

@@ -36,6 +36,17 @@ pub trait Store: Send + Sync + 'static {
     /// covers it. With `None` the batch is durable at the next group flush.
     fn submit(&self, batch: WriteBatch, on_durable: Option<OnDurable>) -> Result<(), StoreError>;
 
+    /// [`Store::submit`] for records only, borrowed: the caller keeps them
+    /// (ingest hands the same records to scoring afterwards). A store that
+    /// encodes on the submitting thread needs no copy; the default clones.
+    fn submit_records(
+        &self,
+        records: &[RecordEntry],
+        on_durable: Option<OnDurable>,
+    ) -> Result<(), StoreError> {
+        self.submit(record_batch(records.to_vec()), on_durable)
+    }
+
     /// A stored record by its request id.
     fn record(&self, id: &str) -> Result<Option<RecordEntry>, StoreError>;
     /// Records of one API with `since_ms <= ts < until_ms`, in time order, at most `limit`.

@@ -132,19 +132,7 @@ impl SledStore {
     /// "not found", never as a wrong record.
     fn prepare(&self, batch: WriteBatch) -> Result<Prepared, StoreError> {
         let t = &self.trees;
-        let mut chunks = Vec::new();
-        let mut ids = Chunked::new(&t.record_ids);
-        let mut new_records = 0u64;
-        for (chunk_key, chunk) in chunks_of(&batch.records, &self.next_seq) {
-            for (pos, rec) in chunk.iter().enumerate() {
-                if let Some(id) = &rec.id {
-                    ids.insert(id.as_bytes(), keys::id_target(&chunk_key, pos as u32))?;
-                }
-            }
-            new_records += chunk.len() as u64;
-            chunks.push((chunk_key, encode_chunk(&chunk)?));
-        }
-        ids.finish()?;
+        let (chunks, new_records) = self.prepare_records(&batch.records)?;
         let mut scores: BTreeMap<Vec<u8>, Vec<ChunkScore>> = BTreeMap::new();
         for score in &batch.scores {
             let Some(target) = t.record_ids.get(score.id.as_bytes())? else {
@@ -178,6 +166,28 @@ impl SledStore {
             alerts: batch.alerts,
             dead_letters,
         })
+    }
+
+    /// Records grouped into chunks, encoded, and their ids indexed.
+    #[allow(clippy::type_complexity)]
+    fn prepare_records(
+        &self,
+        records: &[RecordEntry],
+    ) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, u64), StoreError> {
+        let mut chunks = Vec::new();
+        let mut ids = Chunked::new(&self.trees.record_ids);
+        let mut new_records = 0u64;
+        for (chunk_key, chunk) in chunks_of(records, &self.next_seq) {
+            for (pos, rec) in chunk.iter().enumerate() {
+                if let Some(id) = &rec.id {
+                    ids.insert(id.as_bytes(), keys::id_target(&chunk_key, pos as u32))?;
+                }
+            }
+            new_records += chunk.len() as u64;
+            chunks.push((chunk_key, encode_chunk(&chunk)?));
+        }
+        ids.finish()?;
+        Ok((chunks, new_records))
     }
 
     /// Commit what is queued, stop the writer and flush. Later submits fail with `Closed`.
@@ -310,7 +320,12 @@ pub(crate) struct ChunkScore {
 /// A batch's records grouped by (API, time bucket), each group sorted by
 /// time and given its chunk key. sled copies a leaf on every insert, so one
 /// value per chunk instead of one per record is what makes ingest fast.
-fn chunks_of(records: &[RecordEntry], next_seq: &AtomicU64) -> Vec<(Vec<u8>, Vec<AccessRecord>)> {
+/// Records grouped by (API, minute), time-sorted, each group under a fresh
+/// chunk key. Borrowed: encoding needs no copy of the records.
+fn chunks_of<'a>(
+    records: &'a [RecordEntry],
+    next_seq: &AtomicU64,
+) -> Vec<(Vec<u8>, Vec<&'a AccessRecord>)> {
     let mut groups: BTreeMap<(&str, i64), Vec<&AccessRecord>> = BTreeMap::new();
     for e in records {
         groups
@@ -323,7 +338,7 @@ fn chunks_of(records: &[RecordEntry], next_seq: &AtomicU64) -> Vec<(Vec<u8>, Vec
         .map(|((api, bucket), mut recs)| {
             recs.sort_by_key(|r| r.ts_ms);
             let key = keys::record_key(api, bucket, next_seq.fetch_add(1, Ordering::Relaxed));
-            (key, recs.into_iter().cloned().collect())
+            (key, recs)
         })
         .collect()
 }
@@ -358,8 +373,10 @@ const CHUNK_COMPACT_V1: u8 = 1;
 /// Records as MessagePack arrays (no field names: a third of the bytes and
 /// faster both ways), behind a format byte. Fields added to `AccessRecord`
 /// later must go last with `#[serde(default)]` so old chunks still decode.
-fn encode_chunk(records: &[AccessRecord]) -> Result<Vec<u8>, StoreError> {
-    let mut out = Vec::with_capacity(64 + records.len() * 160);
+/// Encoded as a sequence of records (serializing `&AccessRecord` is the same
+/// as serializing `AccessRecord`, so [`decode_chunk`] reads it back as owned).
+fn encode_chunk(records: &[&AccessRecord]) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::with_capacity(64 + records.len() * 200);
     out.push(CHUNK_COMPACT_V1);
     rmp_serde::encode::write(&mut out, records).map_err(|e| StoreError::Encode {
         tree: "records",
@@ -432,6 +449,22 @@ impl SledStore {
 impl Store for SledStore {
     fn submit(&self, batch: WriteBatch, on_durable: Option<OnDurable>) -> Result<(), StoreError> {
         let prepared = self.prepare(batch)?;
+        self.writer.submit(prepared, on_durable)
+    }
+
+    fn submit_records(
+        &self,
+        records: &[RecordEntry],
+        on_durable: Option<OnDurable>,
+    ) -> Result<(), StoreError> {
+        let (chunks, new_records) = self.prepare_records(records)?;
+        let prepared = Prepared {
+            chunks,
+            new_records,
+            scores: Vec::new(),
+            alerts: Vec::new(),
+            dead_letters: Vec::new(),
+        };
         self.writer.submit(prepared, on_durable)
     }
 
@@ -817,7 +850,7 @@ mod tests {
             token: None,
             user_agent: None,
         };
-        let bytes = encode_chunk(std::slice::from_ref(&rec)).expect("encode");
+        let bytes = encode_chunk(&[&rec]).expect("encode");
         assert_eq!(decode_chunk(&bytes).expect("decode"), vec![rec]);
         let mut future = bytes.clone();
         future[0] = 9;
