@@ -206,6 +206,7 @@ fn owners_validate_survive_restart_and_reach_alerts_and_webhooks() {
         .expect("the discovered (host-named) shop API")
         .clone();
     assert!(unowned.contains(&shadow.as_str()));
+    assert_eq!(listed["owned_without_traffic"], json!([]), "{listed}");
 
     // Validation: clear 400s, nothing stored.
     for (body, field) in [
@@ -296,6 +297,19 @@ fn owners_validate_survive_restart_and_reach_alerts_and_webhooks() {
         get_json("/v1/apis/partner/owner", &server)["owner"]["escalation_webhook"],
         hook("partner")
     );
+    let (status, _) = put_owner(&server, "billing", ADMIN_KEY, &json!({"team": "billing"}));
+    assert_eq!(status, 200, "an owner may be registered before any traffic");
+    let listed = get_json("/v1/apis", &server);
+    assert_eq!(
+        listed["owned_without_traffic"],
+        json!(["billing"]),
+        "{listed}"
+    );
+    assert!(listed["unowned"]
+        .as_array()
+        .expect("unowned")
+        .iter()
+        .all(|a| a != "payments" && a != "partner" && a != "identity"));
 
     // Attack traffic: alerts carry their API's owner on the stream, in
     // queries and at owners' webhooks.

@@ -311,9 +311,17 @@ pub async fn apis(
         })
         .collect();
     unowned.sort();
+    let seen: BTreeSet<&str> = apis.iter().filter_map(|a| a["name"].as_str()).collect();
+    // Owners registered ahead of traffic (or for a misspelled API name).
+    let owned_without_traffic: Vec<String> = owners
+        .owned_apis()
+        .into_iter()
+        .filter(|api| !seen.contains(api.as_str()))
+        .collect();
     Ok(Json(json!({
         "apis": apis,
         "unowned": unowned,
+        "owned_without_traffic": owned_without_traffic,
         "model_version": version,
         "model_created": (version > 0).then(|| format_ts_ms(created_ms)),
     })))
