@@ -99,7 +99,7 @@ impl Default for Retention {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
-    /// `http://` URL the alert JSON is POSTed to.
+    /// `http://` or `https://` URL the alert JSON is POSTed to.
     pub url: String,
     /// HMAC-SHA256 key for the `X-Apiwarden-Signature: sha256=<hex>` header.
     #[serde(default)]
@@ -321,9 +321,9 @@ impl Config {
             }
         }
         for w in &self.webhooks {
-            if !w.url.starts_with("http://") {
+            if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
                 return bad(format!(
-                    "webhook {}: only http:// URLs are supported (put a TLS proxy in front)",
+                    "webhook {}: only http:// and https:// URLs are supported",
                     w.url
                 ));
             }

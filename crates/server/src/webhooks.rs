@@ -484,6 +484,39 @@ mod tests {
         assert_eq!(dead[0].attempts, 2);
     }
 
+    #[tokio::test]
+    async fn https_owner_webhooks_are_spoken_to_in_tls() {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let first_byte = tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.expect("accept");
+            let mut byte = [0u8; 1];
+            conn.read_exact(&mut byte).await.expect("read");
+            byte[0]
+        });
+        let store = Arc::new(MemoryStore::new());
+        let (_tx, shutdown) = watch::channel(false);
+        let hooks = Webhooks::start(Vec::new(), store.clone() as Arc<dyn Store>, shutdown);
+        let owner = ApiOwner {
+            team: "t".into(),
+            escalation_webhook: Some(format!("https://{addr}/hook")),
+            ..ApiOwner::default()
+        };
+        hooks
+            .owners()
+            .assign(store.as_ref(), "pay", owner)
+            .expect("assign");
+        hooks.dispatch(&alert("pay", Severity::Critical));
+        let byte = tokio::time::timeout(Duration::from_secs(20), first_byte)
+            .await
+            .expect("a connection")
+            .expect("task");
+        assert_eq!(byte, 0x16, "a TLS handshake record opens the connection");
+    }
+
     #[test]
     fn signature_matches_rfc4231_case_2() {
         assert_eq!(
