@@ -11,6 +11,7 @@
 mod error;
 mod keys;
 mod memory;
+mod recent;
 mod sled_store;
 mod types;
 mod writer;

@@ -2,6 +2,7 @@
 
 use crate::error::{decode, encode};
 use crate::keys;
+use crate::recent::RecentTargets;
 use crate::writer::{GroupSink, Payload, Writer};
 use crate::{
     AlertPage, AlertQuery, AllowEntry, ApiSettings, DeadLetter, OnDurable, RecordEntry,
@@ -17,6 +18,8 @@ use std::sync::Arc;
 
 /// sled applies a batch atomically in memory; very large ones stall everything else.
 const MAX_SLED_BATCH: usize = 1000;
+/// Id-index targets of records awaiting their verdicts (above the scoring backlog).
+const RECENT_TARGETS: usize = 1 << 20;
 /// Old model bundles kept beside the current one.
 const MODELS_KEPT: usize = 3;
 
@@ -65,6 +68,7 @@ pub struct SledStore {
     /// Chunk sequence numbers, handed out by submitting threads; the writer
     /// persists the high-water mark with every flush.
     next_seq: Arc<AtomicU64>,
+    recent: RecentTargets,
 }
 
 /// A batch made ready by the submitting thread: records grouped, encoded and
@@ -123,6 +127,7 @@ impl SledStore {
             trees,
             writer,
             next_seq,
+            recent: RecentTargets::new(RECENT_TARGETS),
         })
     }
 
@@ -134,10 +139,17 @@ impl SledStore {
         let t = &self.trees;
         let (chunks, new_records) = self.prepare_records(&batch.records)?;
         let mut scores: BTreeMap<Vec<u8>, Vec<ChunkScore>> = BTreeMap::new();
-        for score in &batch.scores {
-            let Some(target) = t.record_ids.get(score.id.as_bytes())? else {
-                tracing::debug!(id = %score.id, "score for an unknown record dropped");
-                continue;
+        let remembered = self.recent.take(batch.scores.iter().map(|s| s.id.as_str()));
+        for (score, remembered) in batch.scores.iter().zip(remembered) {
+            let target = match remembered {
+                Some(target) => target,
+                None => match t.record_ids.get(score.id.as_bytes())? {
+                    Some(target) => target.to_vec(),
+                    None => {
+                        tracing::debug!(id = %score.id, "score for an unknown record dropped");
+                        continue;
+                    }
+                },
             };
             let Some((chunk_key, pos)) = keys::split_id_target(&target) else {
                 continue;
@@ -177,16 +189,20 @@ impl SledStore {
         let mut chunks = Vec::new();
         let mut ids = Chunked::new(&self.trees.record_ids);
         let mut new_records = 0u64;
+        let mut targets = Vec::with_capacity(records.len());
         for (chunk_key, chunk) in chunks_of(records, &self.next_seq) {
             for (pos, rec) in chunk.iter().enumerate() {
                 if let Some(id) = &rec.id {
-                    ids.insert(id.as_bytes(), keys::id_target(&chunk_key, pos as u32))?;
+                    let target = keys::id_target(&chunk_key, pos as u32);
+                    ids.insert(id.as_bytes(), target.as_slice())?;
+                    targets.push((Box::<str>::from(id.as_str()), target));
                 }
             }
             new_records += chunk.len() as u64;
             chunks.push((chunk_key, encode_chunk(&chunk)?));
         }
         ids.finish()?;
+        self.recent.remember(targets);
         Ok((chunks, new_records))
     }
 
