@@ -17,6 +17,11 @@ use std::sync::Arc;
 const UNFLAGGED_CAP: f64 = 0.49;
 /// Fewest requests to one endpoint in 10 minutes that can count as hammering it.
 const ENDPOINT_RATE_FLOOR: f64 = 20.0;
+/// A record feeds a byte-volume feature when its response is at least this share of the
+/// window's average response.
+const MIN_SHARE_OF_AVERAGE_BYTES: f64 = 0.25;
+/// A window past its kind's p99 (but under every limit) is re-scored every this many requests.
+const ABOVE_P99_RESCORE_EVERY: u32 = 4;
 /// Verdict scores are calibrated: 0.5 is the threshold of every detector.
 const CALIBRATED_THRESHOLD: f64 = 0.5;
 
@@ -131,14 +136,15 @@ impl BehaviorTracker {
             let hot_endpoint = endpoint_is_hot(kind_model, w, &facts);
             let attack = attack.filter(|a| {
                 judged.as_ref().is_some_and(|j| {
-                    j.exceeded
-                        .iter()
-                        .any(|e| e.attack == *a && feeds(e.feature, &facts, w.walked, hot_endpoint))
+                    j.exceeded.iter().any(|e| {
+                        e.attack == *a
+                            && feeds(e.feature, &facts, &features, w.walked, hot_endpoint)
+                    })
                 })
             });
             let score = match (&judged, attack) {
                 (Some(j), Some(_)) => j.score,
-                _ => w.cache_score().min(UNFLAGGED_CAP),
+                _ => unflagged_score(w.cache_score()),
             };
             // Until the verdicts are final, only what no verdict needs counts.
             outcome.score = outcome.score.max(score.min(UNFLAGGED_CAP));
@@ -260,19 +266,46 @@ fn endpoint_is_hot(model: Option<&KindModel>, w: &EntityWindow, facts: &RecordFa
 
 /// Whether this record itself feeds the feature: long windows remember an attack for
 /// hours, and the entity's later innocent requests must not re-open it.
-fn feeds(feature: Feature, facts: &RecordFacts, walked: bool, hot_endpoint: bool) -> bool {
+fn feeds(
+    feature: Feature,
+    facts: &RecordFacts,
+    features: &FeatureVector,
+    walked: bool,
+    hot_endpoint: bool,
+) -> bool {
+    // A byte volume is carried by records of about its average size or more: small
+    // requests on a busy endpoint, hours after a big export, are not what it measures.
+    let carries_bytes = |volume: Feature, requests: Feature| {
+        let average = features[volume.index()] / features[requests.index()].max(1.0);
+        f64::from(facts.bytes) >= MIN_SHARE_OF_AVERAGE_BYTES * average
+    };
     match feature {
         Feature::Denied10m | Feature::Denied2h => facts.denied,
         Feature::NotFound10m => facts.not_found,
         Feature::DistinctObjects10m => facts.object_hash.is_some(),
         Feature::IdWalk10m | Feature::IdWalk2h => walked,
-        Feature::ResponseBytes10m | Feature::ResponseBytes2h => hot_endpoint,
+        Feature::ResponseBytes10m => {
+            hot_endpoint && carries_bytes(Feature::ResponseBytes10m, Feature::Rate10m)
+        }
+        Feature::ResponseBytes2h => {
+            hot_endpoint && carries_bytes(Feature::ResponseBytes2h, Feature::Requests2h)
+        }
         Feature::FailedUsernames10m | Feature::FailedLogins10m | Feature::FailedLogins2h => {
             facts.failed_login
         }
         Feature::UnknownEndpoints10m | Feature::UnknownEndpoints2h => facts.unknown_endpoint,
         Feature::OddMethods10m => facts.odd_method,
         _ => true,
+    }
+}
+
+/// The score of an entity that is not flagged, below 0.5 but still ordered by its model
+/// score: a constant cap would tie every model-suspicious entity and flatten the ranking.
+fn unflagged_score(model_score: f64) -> f64 {
+    if model_score.is_finite() {
+        model_score.clamp(0.0, 1.0) * UNFLAGGED_CAP
+    } else {
+        0.0
     }
 }
 
@@ -318,7 +351,12 @@ fn judge(
     let own = own_maxima(model, w);
     // The owner using the credential from a country it was used from in training is not
     // the misuse, even while the window still remembers the stranger's places.
-    let at_home = own_baseline(model, w).is_some_and(|b| b.countries & facts.country_bit() != 0);
+    // Without a training baseline, home is where the window first saw the credential used:
+    // the owner coming back from a stranger's use is not a second misuse.
+    let at_home = match own_baseline(model, w) {
+        Some(b) => b.countries & facts.country_bit() != 0,
+        None => facts.country_hash.is_some() && facts.country_hash == w.home_country,
+    };
     let mut exceeded: Vec<Exceeded> = Vec::new();
     let mut above_p99 = false;
     for f in ALL_FEATURES {
@@ -379,10 +417,14 @@ fn judge(
             });
         }
     }
+    // Models are most of the engine's cost. Evidence over a limit needs them now (the flag
+    // rule asks them); a window merely past the kind's p99 (the API-wide window is, most of
+    // the time) moves slowly enough that every few requests keeps its score current.
+    let since = w.requests.wrapping_sub(w.cache.scored_at_request);
     let due = !w.cache.scored
-        || above_p99
         || !exceeded.is_empty()
-        || w.requests.wrapping_sub(w.cache.scored_at_request) >= cfg.rescore_every;
+        || (above_p99 && since >= ABOVE_P99_RESCORE_EVERY)
+        || since >= cfg.rescore_every;
     if due {
         rescore(model, w, features);
     }

@@ -194,6 +194,8 @@ pub struct EntityWindow {
     gap_mean_s: f32,
     gap_sq_mean_s: f32,
     pub(crate) cache: ScoreCache,
+    /// Country of the window's first authenticated use: where the owner was before any jump.
+    pub(crate) home_country: Option<u64>,
     /// The last record stepped a sequential id walk.
     pub(crate) walked: bool,
 }
@@ -236,6 +238,7 @@ impl EntityWindow {
             gap_mean_s: 0.0,
             gap_sq_mean_s: 0.0,
             cache: ScoreCache::default(),
+            home_country: None,
             walked: false,
         }
     }
@@ -335,6 +338,9 @@ impl EntityWindow {
             self.ips.insert(f.ip_hash);
             if let Some(c) = f.country_hash {
                 self.countries.insert(c);
+                if self.home_country.is_none() {
+                    self.home_country = Some(c);
+                }
             }
             if let Some(u) = f.ua_hash {
                 self.user_agents.insert(u);

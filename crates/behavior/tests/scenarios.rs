@@ -532,3 +532,67 @@ fn distributed_stuffing_shows_api_wide() {
         .all(|(_, v)| v.attack == AttackType::CredentialStuffing));
     assert!(api_flags.iter().filter(|(a, _)| a.is_some()).count() > api_flags.len() / 2);
 }
+
+#[test]
+fn the_owner_back_home_after_a_stolen_session_is_not_a_second_misuse() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(15);
+    let owner = who(
+        [81, 10, 3, 8],
+        Some("victim-b"),
+        Some("session-b"),
+        None,
+        0,
+        "ShopApp/3 (iOS)",
+    );
+    let thief = who(
+        [103, 4, 4, 5],
+        Some("victim-b"),
+        Some("session-b"),
+        None,
+        5,
+        "Mozilla/5.0 (X11; Linux)",
+    );
+    let t = TEST_START + 5 * HOUR;
+    let mut attack = Vec::new();
+    for i in 0..10 {
+        attack.push(event(&mut rng, t + i * 30_000, &owner, 1, 200, None, None));
+    }
+    for i in 0..4 {
+        attack.push(event(
+            &mut rng,
+            t + 310_000 + i * 10_000,
+            &thief,
+            3,
+            200,
+            Some("305".into()),
+            Some("token_misuse"),
+        ));
+    }
+    let owner_back = t + 400_000;
+    for i in 0..10 {
+        attack.push(event(
+            &mut rng,
+            owner_back + i * 30_000,
+            &owner,
+            1,
+            200,
+            None,
+            None,
+        ));
+    }
+    let (events, outcomes) = scenario(attack);
+    let mut thief_flagged = false;
+    for (e, o) in events.iter().zip(&outcomes) {
+        let ours = e.rec.token.as_ref() == owner.token.as_ref();
+        if ours && e.attack.is_some() {
+            thief_flagged |= o
+                .flagged
+                .iter()
+                .any(|v| v.attack == AttackType::TokenMisuse);
+        }
+        if ours && e.attack.is_none() && e.rec.ts_ms >= owner_back {
+            assert!(o.flagged.is_empty(), "owner flagged: {:?}", o.flagged);
+        }
+    }
+    assert!(thief_flagged, "the stranger's use was not flagged");
+}

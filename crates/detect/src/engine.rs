@@ -391,7 +391,7 @@ impl ApiState {
             Some(o) => (o.score, o.flagged),
             None => (0.0, Vec::new()),
         };
-        let score = request_cal.max(behavior_score).clamp(0.0, 1.0);
+        let score = combined_score(request_cal, behavior_score);
         let mut alerts = Vec::new();
         let mut attack: Option<(Severity, AttackType)> = None;
         let (flagged, one_request) =
@@ -501,6 +501,37 @@ impl ApiState {
     }
 }
 
+/// The record's score: the larger of the two calibrated scores; under 0.5 the
+/// smaller one adds a little, so records that both detectors find somewhat
+/// odd rank above those only one does (without ever crossing a threshold).
+fn combined_score(request_cal: f64, behavior: f64) -> f64 {
+    let (hi, lo) = if request_cal >= behavior {
+        (request_cal, behavior)
+    } else {
+        (behavior, request_cal)
+    };
+    let hi = if hi.is_finite() {
+        hi.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let lo = if lo.is_finite() {
+        lo.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    if hi >= 0.5 {
+        hi
+    } else {
+        (hi + TIE_BREAK_WEIGHT * lo).min(BELOW_THRESHOLD)
+    }
+}
+
+/// Weight of the smaller score in [`combined_score`].
+const TIE_BREAK_WEIGHT: f64 = 0.05;
+/// The highest combined score of a record no detector put over its threshold.
+const BELOW_THRESHOLD: f64 = 0.499;
+
 /// The shard of an API among `shards` (a stable hash, the same in every
 /// process and release).
 pub fn shard_of(api: &str, shards: usize) -> usize {
@@ -555,6 +586,15 @@ mod tests {
                 baseline: 1e5,
             }],
         }
+    }
+
+    #[test]
+    fn scores_under_threshold_rank_by_both_detectors_without_crossing_it() {
+        assert!(combined_score(0.3, 0.2) > combined_score(0.3, 0.0));
+        assert!(combined_score(0.3, 0.2) < combined_score(0.33, 0.0));
+        assert!(combined_score(0.49, 0.49) < 0.5);
+        assert_eq!(combined_score(0.7, 0.4), 0.7);
+        assert_eq!(combined_score(f64::NAN, 0.2), 0.2);
     }
 
     #[test]
