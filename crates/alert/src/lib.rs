@@ -178,6 +178,33 @@ pub struct ApiOwner {
     pub notes: Option<String>,
 }
 
+impl ApiOwner {
+    /// The owner as shown to readers and on alerts: webhook URLs such as
+    /// Slack's carry their secret in the path, so only the scheme and host
+    /// are kept (`https://hooks.example.com/…`).
+    pub fn redacted(&self) -> ApiOwner {
+        ApiOwner {
+            escalation_webhook: self.escalation_webhook.as_deref().map(redact_url),
+            ..self.clone()
+        }
+    }
+}
+
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "…".into();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = rest.get(..end).unwrap_or("");
+    // Credentials in the authority are secrets too.
+    let host = authority.rsplit('@').next().unwrap_or("");
+    if end < rest.len() && rest.get(end..) != Some("/") {
+        format!("{scheme}://{host}/…")
+    } else {
+        format!("{scheme}://{host}/")
+    }
+}
+
 pub const MAX_OWNER_TEAM_CHARS: usize = 128;
 pub const MAX_OWNER_CONTACT_CHARS: usize = 256;
 pub const MAX_OWNER_URL_CHARS: usize = 2048;
@@ -339,6 +366,28 @@ mod owner_tests {
         let mut o = owner(None);
         o.contact = Some("a\u{7}b".into());
         assert!(o.validate().expect_err("control").0.contains("contact"));
+    }
+
+    #[test]
+    fn redaction_keeps_scheme_and_host_only() {
+        let cases = [
+            (
+                "https://hooks.slack.com/services/T0/B0/secret",
+                "https://hooks.slack.com/…",
+            ),
+            (
+                "http://u:pw@10.0.0.1:8080/x?token=1",
+                "http://10.0.0.1:8080/…",
+            ),
+            ("http://127.0.0.1:9000", "http://127.0.0.1:9000/"),
+            ("http://127.0.0.1:9000/", "http://127.0.0.1:9000/"),
+        ];
+        for (url, shown) in cases {
+            let o = owner(Some(url)).redacted();
+            assert_eq!(o.escalation_webhook.as_deref(), Some(shown), "{url}");
+            assert_eq!(o.team, "payments");
+        }
+        assert_eq!(owner(None).redacted(), owner(None));
     }
 
     #[test]

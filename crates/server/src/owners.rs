@@ -93,12 +93,10 @@ impl Owners {
         apis
     }
 
-    /// The alert as it goes out, with its API's current owner.
+    /// The alert as it goes out, with its API's current owner (webhook URL
+    /// redacted: alerts reach every reader and webhook).
     pub fn stamp(&self, alert: &Alert) -> OwnedAlert {
-        OwnedAlert {
-            alert: alert.clone(),
-            owner: self.owner_of(&alert.api),
-        }
+        stamp_with(alert, self.owner_of(&alert.api).as_ref())
     }
 
     /// Change the stored settings of `api` (created when absent) and store
@@ -147,6 +145,14 @@ impl Owners {
             d.assigned.remove(api);
         }
         Ok(existed)
+    }
+}
+
+/// `alert` as it goes out with `owner` (redacted).
+pub fn stamp_with(alert: &Alert, owner: Option<&ApiOwner>) -> OwnedAlert {
+    OwnedAlert {
+        alert: alert.clone(),
+        owner: owner.map(ApiOwner::redacted),
     }
 }
 

@@ -306,7 +306,7 @@ pub async fn apis(
                 "thresholds": thresholds,
                 "unowned": owner.is_none(),
                 "owner_source": owner.as_ref().map(|(_, source)| *source),
-                "owner": owner.map(|(o, _)| o),
+                "owner": owner.map(|(o, _)| o.redacted()),
             })
         })
         .collect();
@@ -374,13 +374,14 @@ pub async fn put_thresholds(
     }))
 }
 
-/// The answer of the owner routes: the owner now in force (`null` for none).
-fn owner_answer(state: &AppState, api: String) -> Value {
+/// The answer of the owner routes: the owner now in force (`null` for
+/// none); the webhook URL in full only for admin keys.
+fn owner_answer(state: &AppState, api: String, full: bool) -> Value {
     let found = state.outputs.webhooks.owners().lookup(&api);
     json!({
         "api": api,
         "source": found.as_ref().map(|(_, source)| *source),
-        "owner": found.map(|(o, _)| o),
+        "owner": found.map(|(o, _)| if full { o } else { o.redacted() }),
     })
 }
 
@@ -393,9 +394,14 @@ pub async fn get_owner(
     _auth: Authed<ReadRole>,
     State(state): State<AppState>,
     Path(api): Path<String>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     checked_api(&api)?;
-    Ok(Json(owner_answer(&state, api)))
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let admin = state.keys.authorize(bearer, crate::Role::Admin).is_ok();
+    Ok(Json(owner_answer(&state, api, admin)))
 }
 
 /// `PUT /v1/apis/{api}/owner` with `{"team", "contact"?, "escalation_webhook"?, "notes"?}`:
@@ -422,7 +428,7 @@ pub async fn put_owner(
     tokio::task::spawn_blocking(move || owners.assign(store.as_ref(), &target, owner))
         .await
         .map_err(ApiError::internal)??;
-    Ok(Json(owner_answer(&state, api)))
+    Ok(Json(owner_answer(&state, api, true)))
 }
 
 /// `DELETE /v1/apis/{api}/owner`: forgets the owner set through the API; the
@@ -444,7 +450,7 @@ pub async fn delete_owner(
             "API `{api}` has no owner set through the API"
         )));
     }
-    Ok(Json(owner_answer(&state, api)))
+    Ok(Json(owner_answer(&state, api, true)))
 }
 
 pub async fn get_allowlist(

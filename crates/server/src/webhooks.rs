@@ -206,17 +206,14 @@ impl Webhooks {
     }
 
     pub fn dispatch(&self, alert: &Arc<Alert>) {
-        let owned = Arc::new(self.owners.stamp(alert));
+        let owner = self.owners.owner_of(&alert.api);
+        let owned = Arc::new(crate::owners::stamp_with(alert, owner.as_ref()));
         for (min, queue) in &self.queues {
             if alert.severity >= *min && queue.try_send(Arc::clone(&owned)).is_err() {
                 metrics::counter!("apiwarden_webhook_dropped_total").increment(1);
             }
         }
-        let Some(url) = owned
-            .owner
-            .as_ref()
-            .and_then(|o| o.escalation_webhook.clone())
-        else {
+        let Some(url) = owner.and_then(|o| o.escalation_webhook) else {
             return;
         };
         let min = self
