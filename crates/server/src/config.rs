@@ -163,6 +163,10 @@ pub struct EscalationConfig {
     pub min_severity: apiwarden_alert::Severity,
     pub max_attempts: u32,
     pub initial_backoff_ms: u64,
+    /// Set by [`Config::apply_env`] when `secret_env` names an unset
+    /// variable, so `validate` refuses the config before the service starts.
+    #[serde(skip)]
+    pub secret_env_missing: bool,
 }
 
 impl Default for EscalationConfig {
@@ -173,6 +177,7 @@ impl Default for EscalationConfig {
             min_severity: default_min_severity(),
             max_attempts: default_attempts(),
             initial_backoff_ms: default_backoff(),
+            secret_env_missing: false,
         }
     }
 }
@@ -271,8 +276,19 @@ impl Config {
         Self::from_toml(&text, path)
     }
 
-    /// `APIWARDEN_LISTEN`, `APIWARDEN_DATA` and `APIWARDEN_ADMIN_KEY` (an extra admin key).
+    /// `APIWARDEN_LISTEN`, `APIWARDEN_DATA` and `APIWARDEN_ADMIN_KEY` (an
+    /// extra admin key); `owner_escalation.secret_env` is read here too.
     pub fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) {
+        let escalation = &mut self.owner_escalation;
+        if let (None, Some(var)) = (&escalation.secret, &escalation.secret_env) {
+            match env(var).filter(|s| !s.is_empty()) {
+                Some(secret) => {
+                    escalation.secret = Some(secret);
+                    escalation.secret_env = None;
+                }
+                None => escalation.secret_env_missing = true,
+            }
+        }
         if let Some(listen) = env("APIWARDEN_LISTEN").filter(|s| !s.is_empty()) {
             self.listen = listen;
         }
@@ -347,6 +363,14 @@ impl Config {
             o.owner().validate().map_err(|e| {
                 ConfigError::Invalid(format!("[[owners]] api = \"{}\": {e}", o.api))
             })?;
+        }
+        if let (true, Some(var)) = (
+            self.owner_escalation.secret_env_missing,
+            &self.owner_escalation.secret_env,
+        ) {
+            return Err(ConfigError::Invalid(format!(
+                "owner_escalation: environment variable {var} is not set"
+            )));
         }
         if self.owner_escalation.max_attempts == 0 {
             return Err(ConfigError::Invalid(
@@ -445,6 +469,20 @@ mod tests {
             c.keys[0].key.is_none(),
             "the key itself is not copied around"
         );
+    }
+
+    #[test]
+    fn owner_webhook_secret_comes_from_the_environment_or_the_config_is_refused() {
+        let text = "[owner_escalation]\nsecret_env = \"OWNER_SECRET\"\n";
+        let mut c = Config::from_toml(text, Path::new("x.toml")).expect("parse");
+        c.apply_env(|k| (k == "OWNER_SECRET").then(|| "s3".to_string()));
+        assert!(c.validate().is_ok());
+        assert_eq!(c.owner_escalation.secret.as_deref(), Some("s3"));
+
+        let mut c = Config::from_toml(text, Path::new("x.toml")).expect("parse");
+        c.apply_env(|_| None);
+        let err = c.validate().expect_err("unset variable");
+        assert!(err.to_string().contains("OWNER_SECRET"), "{err}");
     }
 
     #[test]
