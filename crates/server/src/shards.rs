@@ -401,3 +401,88 @@ fn score_batch(
         tracing::error!(error = %e, "cannot store verdicts");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use apiwarden_record::{Fingerprinter, InputFormat};
+    use apiwarden_store::MemoryStore;
+    use std::time::Duration;
+
+    fn entries(n: usize) -> Vec<RecordEntry> {
+        let body: String = (0..n)
+            .map(|i| {
+                format!(
+                    "{{\"id\":\"r{i}\",\"ts\":{},\"api\":\"shop\",\"method\":\"GET\",\"path\":\"/items/{i}\",\"status\":200,\"latency_ms\":5,\"request_bytes\":100,\"response_bytes\":900,\"client_ip\":\"10.0.0.1\"}}\n",
+                    1_790_000_000_000_i64 + i as i64
+                )
+            })
+            .collect();
+        apiwarden_record::parse_bytes(
+            body.as_bytes(),
+            InputFormat::Ndjson,
+            &Fingerprinter::new([7; 32]),
+        )
+        .into_iter()
+        .map(|r| {
+            let record = r.expect("valid record");
+            RecordEntry {
+                api: "shop".into(),
+                record,
+            }
+        })
+        .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ingest_waits_while_the_scoring_backlog_is_full() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let (_shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+        let outputs = Arc::new(ShardOutputs {
+            store: Arc::clone(&store),
+            alerts: broadcast::channel(16).0,
+            webhooks: Webhooks::start(Vec::new(), Arc::clone(&store), shutdown_rx),
+            policy: Arc::new(Policy::default()),
+            api_labels: Arc::new(ApiLabels::new(4)),
+            latest_ts_ms: Arc::new(AtomicI64::new(i64::MIN)),
+            hot: HotMetrics::register(),
+            backlog: Arc::new(Semaphore::new(MAX_BACKLOG_RECORDS)),
+        });
+        let bundle = Arc::new(crate::state::empty_bundle(1));
+        let shards = Shards::start(2, bundle, EngineConfig::default(), Arc::clone(&outputs))
+            .expect("shards");
+
+        // Scoring that has fallen behind: every backlog permit is held.
+        let held = Arc::clone(&outputs.backlog)
+            .acquire_many_owned(MAX_BACKLOG_RECORDS as u32)
+            .await
+            .expect("permits");
+        let blocked = tokio::time::timeout(
+            Duration::from_millis(300),
+            shards.score(entries(10), Instant::now()),
+        )
+        .await;
+        assert!(
+            blocked.is_err(),
+            "ingest must wait for the backlog to drain"
+        );
+
+        // Once scoring catches up, the batch goes through and is scored;
+        // its permits come back when it is.
+        drop(held);
+        shards
+            .score(entries(10), Instant::now())
+            .await
+            .expect("scored");
+        shards.barrier().await.expect("barrier");
+        assert_eq!(
+            outputs.backlog.available_permits(),
+            MAX_BACKLOG_RECORDS,
+            "permits are returned after scoring"
+        );
+        store.flush().expect("flush");
+        tokio::task::spawn_blocking(move || shards.close())
+            .await
+            .expect("close");
+    }
+}
