@@ -421,9 +421,21 @@ fn judge(
     // rule asks them); a window merely past the kind's p99 (the API-wide window is, most of
     // the time) moves slowly enough that every few requests keeps its score current.
     let since = w.requests.wrapping_sub(w.cache.scored_at_request);
-    let due = !w.cache.scored
-        || !exceeded.is_empty()
-        || (above_p99 && since >= ABOVE_P99_RESCORE_EVERY)
+    // An entity's first request says little the limits have not already checked (a third of
+    // entities never send a second one): its models first run at its second.
+    // Evidence strong enough to flag by itself does not wait for the models' opinion.
+    let models_decide = !exceeded.is_empty() && exceeded.iter().all(|e| e.ratio < cfg.strong_ratio);
+    // The API-wide window sums everyone: it sits past its p99 much of the time and moves
+    // too slowly for a few requests to change its score.
+    let p99_every = if kind == EntityKind::Api {
+        cfg.rescore_every
+    } else {
+        ABOVE_P99_RESCORE_EVERY
+    };
+    let due = (!w.cache.scored && w.requests >= 2)
+        || models_decide
+        || (!exceeded.is_empty() && since >= ABOVE_P99_RESCORE_EVERY)
+        || (above_p99 && since >= p99_every)
         || since >= cfg.rescore_every;
     if due {
         rescore(model, w, features);
