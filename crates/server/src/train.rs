@@ -58,7 +58,9 @@ pub async fn run(state: &AppState) -> Result<TrainReport, ApiError> {
         let mut trainer = Trainer::new(train_config(&worker.config));
         let max = worker.config.train.max_records;
         let (mut used, mut excluded) = (0u64, 0u64);
-        worker.store.scan_records(&mut |e| {
+        // Shared evenly among APIs: a plain scan stops inside the APIs whose
+        // names sort first, and a new API would never get its own baseline.
+        worker.store.scan_records_fair(max, &mut |e| {
             let r = &e.record;
             let bad =
                 |kind, value: &str| alerted.contains(&(e.api.clone(), kind, value.to_string()));
@@ -76,7 +78,6 @@ pub async fn run(state: &AppState) -> Result<TrainReport, ApiError> {
                 trainer.observe(r);
                 used += 1;
             }
-            used < max
         })?;
         if used == 0 {
             return Err(ApiError::BadRequest(

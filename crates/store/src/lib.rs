@@ -61,6 +61,33 @@ pub trait Store: Send + Sync + 'static {
     /// Every stored record, API by API and in time order within an API.
     /// The visitor returns `false` to stop early.
     fn scan_records(&self, visit: &mut dyn FnMut(RecordEntry) -> bool) -> Result<(), StoreError>;
+    /// At most `max_total` records shared evenly among the stored APIs (each
+    /// API's oldest first, time-ordered within an API), so that an API whose
+    /// name sorts late still gets its share when the store holds more than
+    /// `max_total`. The default scans everything twice; stores with per-API
+    /// key ranges do better.
+    fn scan_records_fair(
+        &self,
+        max_total: u64,
+        visit: &mut dyn FnMut(RecordEntry),
+    ) -> Result<(), StoreError> {
+        let mut apis = std::collections::BTreeSet::new();
+        self.scan_records(&mut |e| {
+            apis.insert(e.api);
+            true
+        })?;
+        let per_api = fair_share(max_total, apis.len());
+        let mut taken: std::collections::BTreeMap<String, u64> = Default::default();
+        self.scan_records(&mut |e| {
+            let n = taken.entry(e.api.clone()).or_insert(0);
+            if *n < per_api {
+                *n += 1;
+                visit(e);
+            }
+            true
+        })
+    }
+
     /// The newest traffic time among stored records (`None` when empty).
     fn newest_record_ts(&self) -> Result<Option<i64>, StoreError>;
     /// Number of stored records (an estimate is fine for sled; exact in memory).
@@ -101,6 +128,11 @@ pub trait Store: Send + Sync + 'static {
     fn flush(&self) -> Result<(), StoreError>;
     /// Bytes on disk (0 for memory).
     fn size_on_disk(&self) -> u64;
+}
+
+/// Each of `apis` API's share of `max_total` records (at least 1).
+pub(crate) fn fair_share(max_total: u64, apis: usize) -> u64 {
+    (max_total / (apis.max(1) as u64)).max(1)
 }
 
 /// Submit and wait: the batch is durable when this returns `Ok`.

@@ -206,6 +206,26 @@ impl SledStore {
         Ok((chunks, new_records))
     }
 
+    /// The API names of stored records (as key prefixes), one seek per API.
+    fn record_apis(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut apis = Vec::new();
+        let mut next_api_start: Vec<u8> = Vec::new();
+        while let Some((first, _)) = self
+            .trees
+            .records
+            .range(next_api_start.clone()..)
+            .next()
+            .transpose()?
+        {
+            let Some(api) = keys::api_of_record_key(&first) else {
+                break;
+            };
+            next_api_start = keys::after_api(api);
+            apis.push(api.to_vec());
+        }
+        Ok(apis)
+    }
+
     /// Commit what is queued, stop the writer and flush. Later submits fail with `Closed`.
     pub fn close(&self) -> Result<(), StoreError> {
         self.writer.close();
@@ -528,6 +548,32 @@ impl Store for SledStore {
 
     fn scan_records(&self, visit: &mut dyn FnMut(RecordEntry) -> bool) -> Result<(), StoreError> {
         self.visit_chunks(self.trees.records.iter(), i64::MIN, i64::MAX, visit)
+    }
+
+    fn scan_records_fair(
+        &self,
+        max_total: u64,
+        visit: &mut dyn FnMut(RecordEntry),
+    ) -> Result<(), StoreError> {
+        let apis = self.record_apis()?;
+        let per_api = crate::fair_share(max_total, apis.len());
+        for api in apis {
+            let mut taken = 0u64;
+            let hi = keys::after_api(&api);
+            let mut lo = api;
+            lo.push(0);
+            self.visit_chunks(
+                self.trees.records.range(lo..hi),
+                i64::MIN,
+                i64::MAX,
+                &mut |e| {
+                    visit(e);
+                    taken += 1;
+                    taken < per_api
+                },
+            )?;
+        }
+        Ok(())
     }
 
     fn newest_record_ts(&self) -> Result<Option<i64>, StoreError> {

@@ -3,8 +3,8 @@
 use apiwarden_alert::{Alert, AlertFamily, AttackType, EntityKind, EntityRef, Severity};
 use apiwarden_record::AccessRecord;
 use apiwarden_store::{
-    write_durable, AlertQuery, AllowEntry, ApiSettings, MemoryStore, RecordEntry, SledConfig,
-    SledStore, Store, StoredScore, WriteBatch,
+    record_batch, write_durable, AlertQuery, AllowEntry, ApiSettings, MemoryStore, RecordEntry,
+    SledConfig, SledStore, Store, StoredScore, WriteBatch,
 };
 use std::sync::Arc;
 
@@ -404,4 +404,29 @@ fn submit_after_close_fails_cleanly() {
     let s = sled_at(dir.path());
     s.close().expect("close");
     assert!(write_durable(&s, WriteBatch::default()).is_err());
+}
+
+#[test]
+fn a_fair_scan_gives_every_api_its_share() {
+    both(|s| {
+        let mut batch = Vec::new();
+        for (api, n) in [("alpha", 10), ("beta", 2), ("gamma", 10)] {
+            for i in 0..n {
+                batch.push(entry(api, &format!("{api}-{i}"), 1_000 + i as i64 * 70_000));
+            }
+        }
+        write_durable(s, record_batch(batch)).expect("write");
+        let mut seen: Vec<(String, i64)> = Vec::new();
+        s.scan_records_fair(12, &mut |e| seen.push((e.api, e.record.ts_ms)))
+            .expect("scan");
+        let count = |api: &str| seen.iter().filter(|(a, _)| a == api).count();
+        // 12 records over 3 APIs: 4 each at most; the late-sorting API is not starved.
+        assert_eq!((count("alpha"), count("beta"), count("gamma")), (4, 2, 4));
+        let gamma: Vec<i64> = seen
+            .iter()
+            .filter(|(a, _)| a == "gamma")
+            .map(|(_, t)| *t)
+            .collect();
+        assert_eq!(gamma, vec![1_000, 71_000, 141_000, 211_000], "oldest first");
+    });
 }
