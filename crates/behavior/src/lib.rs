@@ -117,4 +117,11 @@ pub enum BehaviorError {
     Forest(String),
     #[error("clustering: {0}")]
     Clustering(String),
+    #[error("{kind} {what} has {got} features, this build computes {expected}: retrain")]
+    FeatureCount {
+        kind: String,
+        what: String,
+        expected: usize,
+        got: usize,
+    },
 }

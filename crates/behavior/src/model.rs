@@ -81,6 +81,44 @@ impl BehaviorModel {
         self.kinds.iter().find(|k| k.kind == kind)
     }
 
+    /// What serde cannot check: every per-feature vector has this build's feature count.
+    /// A model written by a build with other features would otherwise score NaN, silently.
+    pub fn validate(&self) -> Result<(), crate::BehaviorError> {
+        let mismatch = |kind: EntityKind, what: &str, got: usize| {
+            Err(crate::BehaviorError::FeatureCount {
+                kind: kind.as_str().to_string(),
+                what: what.to_string(),
+                expected: N_FEATURES,
+                got,
+            })
+        };
+        for k in &self.kinds {
+            for (what, v) in [("p50", &k.p50), ("p99", &k.p99), ("max", &k.max)] {
+                if v.len() != N_FEATURES {
+                    return mismatch(k.kind, what, v.len());
+                }
+            }
+            if let Some(f) = &k.forest {
+                if f.forest.n_features() != N_FEATURES {
+                    return mismatch(k.kind, "forest", f.forest.n_features());
+                }
+            }
+            if let Some(a) = &k.archetypes {
+                let bad = [a.mean.len(), a.std.len()]
+                    .into_iter()
+                    .chain(a.centroids.iter().map(Vec::len))
+                    .find(|n| *n != N_FEATURES);
+                if let Some(n) = bad {
+                    return mismatch(k.kind, "archetypes", n);
+                }
+            }
+            if let Some(b) = k.baselines.iter().find(|b| b.maxima.len() != N_FEATURES) {
+                return mismatch(k.kind, "entity baseline", b.maxima.len());
+            }
+        }
+        Ok(())
+    }
+
     /// Pool several APIs' models into population priors for an API that has no model yet:
     /// quantiles and maxima are the element-wise maxima (conservative: fewer false alerts),
     /// forest and archetypes come from the API with the most observations of that kind,

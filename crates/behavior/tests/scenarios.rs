@@ -596,3 +596,18 @@ fn the_owner_back_home_after_a_stolen_session_is_not_a_second_misuse() {
     }
     assert!(thief_flagged, "the stranger's use was not flagged");
 }
+
+#[test]
+fn a_model_of_another_feature_count_is_refused_on_load() {
+    let trained = model();
+    assert!(trained.validate().is_ok());
+    let mut other = (*trained).clone();
+    if let Some(k) = other.kinds.first_mut() {
+        k.p99.push(0.0);
+    }
+    let err = other.validate().err().map(|e| e.to_string());
+    assert!(
+        err.as_deref().is_some_and(|e| e.contains("retrain")),
+        "{err:?}"
+    );
+}

@@ -105,6 +105,20 @@ impl ModelBundle {
                 return bad(format!("API `{name}`: request threshold is not finite"));
             }
         }
+        let behaviors = self
+            .apis
+            .values()
+            .map(|m| (m.name.as_str(), Some(&m.behavior)))
+            .chain(
+                self.population
+                    .iter()
+                    .map(|p| ("(population)", p.behavior.as_ref())),
+            );
+        for (name, b) in behaviors {
+            if let Some(Err(e)) = b.map(|b| b.validate()) {
+                return bad(format!("API `{name}`: behavior model: {e}"));
+            }
+        }
         for m in self.apis.values() {
             let n = m.endpoints.endpoints.len();
             if let Some((name, i)) = m.endpoints.index.iter().find(|(_, &i)| i as usize >= n) {
