@@ -40,7 +40,13 @@ pub enum ShardMsg {
         reply: oneshot::Sender<Vec<(String, EntitySnapshot)>>,
     },
     Status(oneshot::Sender<Vec<ApiStatus>>),
-    /// Replace the engine (new models). Behavior state starts over.
+    /// Replace the engine (new models). Behavior state starts over: windows
+    /// span 10 minutes (short) to an hour (long) of traffic time, so warming
+    /// them by replaying stored traffic would mean re-reading up to an hour
+    /// of records per swap (tens of millions at full ingest rate) while the
+    /// shard stalls, and the records queued behind the swap are already
+    /// stored, so a replay would count them twice unless deduplicated by id.
+    /// Not done: after a swap, behavior scores ramp up over the short window.
     Swap(Arc<ModelBundle>),
     /// Answered once everything queued before it is scored and submitted.
     Barrier(oneshot::Sender<()>),
