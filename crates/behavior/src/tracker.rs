@@ -273,8 +273,9 @@ fn feeds(
     walked: bool,
     hot_endpoint: bool,
 ) -> bool {
-    // A byte volume is carried by records of about its average size or more: small
-    // requests on a busy endpoint, hours after a big export, are not what it measures.
+    // The 2-hour volume is carried by records of about its average size or more: small
+    // requests on a busy endpoint, an hour after a big export, are not what it measures.
+    // (Within 10 minutes the small requests that follow a big export are the same run.)
     let carries_bytes = |volume: Feature, requests: Feature| {
         let average = features[volume.index()] / features[requests.index()].max(1.0);
         f64::from(facts.bytes) >= MIN_SHARE_OF_AVERAGE_BYTES * average
@@ -284,9 +285,7 @@ fn feeds(
         Feature::NotFound10m => facts.not_found,
         Feature::DistinctObjects10m => facts.object_hash.is_some(),
         Feature::IdWalk10m | Feature::IdWalk2h => walked,
-        Feature::ResponseBytes10m => {
-            hot_endpoint && carries_bytes(Feature::ResponseBytes10m, Feature::Rate10m)
-        }
+        Feature::ResponseBytes10m => hot_endpoint,
         Feature::ResponseBytes2h => {
             hot_endpoint && carries_bytes(Feature::ResponseBytes2h, Feature::Requests2h)
         }
