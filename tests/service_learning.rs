@@ -80,7 +80,7 @@ fn a_new_service_trains_itself_after_enough_traffic() {
         .collect();
     assert!(!names.is_empty(), "{before}");
     for name in &names {
-        assert_eq!(model_of(&before, name), Some("none"), "{before}");
+        assert_eq!(model_of(&before, name), Some("learning"), "{before}");
     }
     let scored = eventually(30, "a score in learning mode", || {
         let r = client()

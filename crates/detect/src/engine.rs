@@ -75,7 +75,9 @@ pub enum ModelStatus {
     Trained,
     /// Not in training: the population model pooled from all trained APIs.
     Population,
-    /// No model at all (an empty bundle): records score 0.
+    /// Learning mode: no model yet (an empty bundle, before the first
+    /// training); records are stored and score 0 until then.
+    #[serde(rename = "learning")]
     None,
 }
 
