@@ -7,41 +7,8 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use std::sync::Arc;
 
-/// The attack types of CONTRACT §4, in their wire spelling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum AttackType {
-    DataExfiltration,
-    CredentialStuffing,
-    TokenMisuse,
-    Enumeration,
-    ApiDos,
-    Probing,
-    AnomalousRequest,
-}
-
-impl AttackType {
-    pub const ALL: [AttackType; 7] = [
-        AttackType::DataExfiltration,
-        AttackType::CredentialStuffing,
-        AttackType::TokenMisuse,
-        AttackType::Enumeration,
-        AttackType::ApiDos,
-        AttackType::Probing,
-        AttackType::AnomalousRequest,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AttackType::DataExfiltration => "data_exfiltration",
-            AttackType::CredentialStuffing => "credential_stuffing",
-            AttackType::TokenMisuse => "token_misuse",
-            AttackType::Enumeration => "enumeration",
-            AttackType::ApiDos => "api_dos",
-            AttackType::Probing => "probing",
-            AttackType::AnomalousRequest => "anomalous_request",
-        }
-    }
-}
+/// The attack types of CONTRACT §4: the project's one vocabulary.
+pub use apiwarden_alert::AttackType;
 
 /// How the gateway of an API writes `ts`: both forms of CONTRACT §1 occur.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
