@@ -50,11 +50,17 @@ pub struct Server {
 
 impl Server {
     pub fn start(data: &Path, config: &Path) -> Server {
+        Server::start_with(data, config, &[])
+    }
+
+    /// [`Server::start`] with more `serve` arguments.
+    pub fn start_with(data: &Path, config: &Path, extra: &[&std::ffi::OsStr]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_apiwarden"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
             .arg("--config")
             .arg(config)
+            .args(extra)
             .env("APIWARDEN_ADMIN_KEY", ADMIN_KEY)
             .env("APIWARDEN_LOG", "warn")
             .stdout(Stdio::piped())
