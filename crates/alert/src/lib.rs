@@ -130,6 +130,44 @@ pub enum AlertFamily {
     Monitoring,
 }
 
+/// What a monitoring alert is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MonitorKind {
+    LatencyRegression,
+    ErrorRateSpike,
+    TrafficDrop,
+    TrafficSurge,
+    ResponseSizeShift,
+    CountryShift,
+}
+
+impl MonitorKind {
+    pub const ALL: [MonitorKind; 6] = [
+        MonitorKind::LatencyRegression,
+        MonitorKind::ErrorRateSpike,
+        MonitorKind::TrafficDrop,
+        MonitorKind::TrafficSurge,
+        MonitorKind::ResponseSizeShift,
+        MonitorKind::CountryShift,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MonitorKind::LatencyRegression => "latency_regression",
+            MonitorKind::ErrorRateSpike => "error_rate_spike",
+            MonitorKind::TrafficDrop => "traffic_drop",
+            MonitorKind::TrafficSurge => "traffic_surge",
+            MonitorKind::ResponseSizeShift => "response_size_shift",
+            MonitorKind::CountryShift => "country_shift",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MonitorKind> {
+        MonitorKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
 /// An alert, deduplicated per (api, entity, attack): one alert grows while the
 /// behavior goes on, and a new one opens only after the cool-down.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,6 +192,9 @@ pub struct Alert {
     /// Extension: attack (default) or monitoring.
     #[serde(default)]
     pub family: AlertFamily,
+    /// Extension: what a monitoring alert is about; absent on attack alerts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<MonitorKind>,
     /// Extension: epoch ms of `first_seen` / `last_seen`, for range queries.
     #[serde(default)]
     pub first_seen_ms: i64,
@@ -409,6 +450,7 @@ mod owner_tests {
             evidence: vec![],
             count: 1,
             family: AlertFamily::Attack,
+            monitor: None,
             first_seen_ms: 0,
             last_seen_ms: 1000,
         };
@@ -431,5 +473,51 @@ mod owner_tests {
         assert_eq!(plain, alert);
         let back: OwnedAlert = serde_json::from_str(&text).expect("round trip");
         assert_eq!(back, owned);
+    }
+
+    #[test]
+    fn monitor_kind_is_written_only_on_monitoring_alerts() {
+        let attack = Alert {
+            id: "a2".into(),
+            attack: AttackType::Probing,
+            severity: Severity::Medium,
+            api: "shop".into(),
+            entity: EntityRef {
+                kind: EntityKind::Api,
+                value: "shop".into(),
+            },
+            score: 3.0,
+            threshold: 2.0,
+            first_seen: "2026-12-01T00:00:00.000Z".into(),
+            last_seen: "2026-12-01T00:00:01.000Z".into(),
+            request_ids: vec![],
+            evidence: vec![],
+            count: 1,
+            family: AlertFamily::Attack,
+            monitor: None,
+            first_seen_ms: 0,
+            last_seen_ms: 1000,
+        };
+        let attack_json = serde_json::to_value(&attack).expect("json");
+        assert!(attack_json.get("monitor").is_none());
+
+        let monitoring = Alert {
+            family: AlertFamily::Monitoring,
+            monitor: Some(MonitorKind::LatencyRegression),
+            ..attack
+        };
+        let json = serde_json::to_value(&monitoring).expect("json");
+        assert_eq!(json["family"], "monitoring");
+        assert_eq!(json["monitor"], "latency_regression");
+        let back: Alert = serde_json::from_value(json).expect("round trip");
+        assert_eq!(back, monitoring);
+    }
+
+    #[test]
+    fn monitor_kind_names_parse_back() {
+        for kind in MonitorKind::ALL {
+            assert_eq!(MonitorKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(MonitorKind::parse("latency"), None);
     }
 }

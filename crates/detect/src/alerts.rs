@@ -113,6 +113,7 @@ impl AlertBook {
             evidence: flag.evidence,
             count: 1,
             family: AlertFamily::Attack,
+            monitor: None,
             first_seen_ms: ts_ms,
             last_seen_ms: ts_ms,
         };

@@ -95,6 +95,8 @@ pub use model::{
 };
 pub use tracker::MonitorTracker;
 
+// Defined in apiwarden-alert so an `Alert` can name its kind without this crate.
+pub use apiwarden_alert::MonitorKind;
 use apiwarden_alert::{Evidence, Severity};
 use serde::{Deserialize, Serialize};
 
@@ -294,44 +296,6 @@ impl MonitorConfig {
             ids_per_tick: self.ids_per_tick.clamp(1, 50),
             max_alerts: self.max_alerts.clamp(2, 1_000_000),
         }
-    }
-}
-
-/// What a monitoring alert is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MonitorKind {
-    LatencyRegression,
-    ErrorRateSpike,
-    TrafficDrop,
-    TrafficSurge,
-    ResponseSizeShift,
-    CountryShift,
-}
-
-impl MonitorKind {
-    pub const ALL: [MonitorKind; 6] = [
-        MonitorKind::LatencyRegression,
-        MonitorKind::ErrorRateSpike,
-        MonitorKind::TrafficDrop,
-        MonitorKind::TrafficSurge,
-        MonitorKind::ResponseSizeShift,
-        MonitorKind::CountryShift,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MonitorKind::LatencyRegression => "latency_regression",
-            MonitorKind::ErrorRateSpike => "error_rate_spike",
-            MonitorKind::TrafficDrop => "traffic_drop",
-            MonitorKind::TrafficSurge => "traffic_surge",
-            MonitorKind::ResponseSizeShift => "response_size_shift",
-            MonitorKind::CountryShift => "country_shift",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<MonitorKind> {
-        MonitorKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 

@@ -378,6 +378,7 @@ mod tests {
             evidence: vec![],
             count: 1,
             family: AlertFamily::Attack,
+            monitor: None,
             first_seen_ms: 0,
             last_seen_ms: 1000,
         })

@@ -31,6 +31,7 @@ fn alert(severity: Severity) -> Alert {
         evidence: vec![],
         count: 1,
         family: AlertFamily::Attack,
+        monitor: None,
         first_seen_ms: 0,
         last_seen_ms: 1000,
     }

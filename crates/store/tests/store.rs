@@ -55,6 +55,7 @@ fn alert(id: &str, api: &str, attack: AttackType, last_seen_ms: i64) -> Alert {
         evidence: vec![],
         count: 1,
         family: AlertFamily::Attack,
+        monitor: None,
         first_seen_ms: 0,
         last_seen_ms,
     }
