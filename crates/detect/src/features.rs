@@ -308,6 +308,12 @@ pub fn request_features(
 /// A size or latency is only extreme beyond this many robust deviations,
 /// however tame the endpoint was in training.
 pub const MIN_EXTREME_Z: f64 = 6.0;
+/// Latency needs a wider floor than sizes: it is shared by every client of a
+/// server, so load on the endpoint (a flood by someone else, a slow backend)
+/// stretches an innocent request's latency several-fold, while a size is the
+/// client's own doing. 8 deviations keep a request slowed 6x by a busy
+/// endpoint below the limit and a deliberately expensive one far above it.
+pub const MIN_EXTREME_LATENCY_Z: f64 = 8.0;
 /// ... and beyond this multiple of the most extreme training value.
 pub const EXTREME_MARGIN: f64 = 1.25;
 
@@ -317,7 +323,8 @@ pub const MIN_EXTREME_COUNT: u64 = 30;
 
 /// The extremeness score in [0,1): how far the record's most deviating size
 /// or latency is past what its endpoint showed in training; 0.5 at the limit
-/// (`max(MIN_EXTREME_Z, EXTREME_MARGIN x training max)`). A second opinion
+/// (`max(floor, EXTREME_MARGIN x training max)`, the floor being
+/// `MIN_EXTREME_LATENCY_Z` for latency and `MIN_EXTREME_Z` for sizes). A second opinion
 /// beside the forest, which dilutes one absurd feature among many ordinary
 /// ones. Only excesses count: a small response or a fast answer harms no
 /// one, and a slow answer that failed (5xx) is the server's trouble, not the
@@ -331,7 +338,12 @@ pub fn extremeness(features: &[f64; N_FEATURES], ep: &EndpointBaseline, status: 
         if i == 0 && status >= 500 {
             continue;
         }
-        let limit = (max * EXTREME_MARGIN).max(MIN_EXTREME_Z);
+        let floor = if i == 0 {
+            MIN_EXTREME_LATENCY_Z
+        } else {
+            MIN_EXTREME_Z
+        };
+        let limit = (max * EXTREME_MARGIN).max(floor);
         let z = z.max(0.0);
         let s = if z <= limit {
             0.5 * z / limit
@@ -465,8 +477,21 @@ mod tests {
         let mut ep = baseline();
         ep.max_z = [2.0, 8.0, 0.0];
         let mut f = [0.0; N_FEATURES];
-        f[0] = 6.0;
+        f[0] = 8.0;
         assert!((extremeness(&f, &ep, 200) - 0.5).abs() < 1e-12);
+        f[0] = 7.0;
+        assert!(
+            extremeness(&f, &ep, 200) < 0.5,
+            "a latency a busy endpoint can cause is not extreme"
+        );
+        f[0] = 0.0;
+        f[2] = 7.0;
+        assert!(
+            extremeness(&f, &ep, 200) > 0.5,
+            "the same deviation in size is"
+        );
+        f[2] = 0.0;
+        f[0] = 8.0;
         f[0] = 60.0;
         assert!(extremeness(&f, &ep, 200) > 0.9);
         assert!(
