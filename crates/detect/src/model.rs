@@ -8,6 +8,7 @@ use crate::features::{
 };
 use apiwarden_behavior::BehaviorModel;
 use apiwarden_forest::IsolationForest;
+use apiwarden_monitor::MonitorModel;
 use apiwarden_record::AccessRecord;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -65,6 +66,11 @@ pub struct ApiModel {
     pub endpoints: EndpointMap,
     pub request: RequestDetector,
     pub behavior: Arc<BehaviorModel>,
+    /// API health baselines (latency, errors, sizes, traffic, countries).
+    /// Last and defaulted so bundles written before monitoring still load,
+    /// unmonitored.
+    #[serde(default)]
+    pub monitor: Option<Arc<MonitorModel>>,
 }
 
 /// The fallback for an API that has no model of its own: statistics pooled

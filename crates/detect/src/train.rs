@@ -25,6 +25,7 @@ use apiwarden_behavior::{
     BehaviorConfig, BehaviorError, BehaviorModel, BehaviorTracker, BehaviorTrainer, Observation,
 };
 use apiwarden_forest::{ForestError, IsolationForestParams};
+use apiwarden_monitor::{MonitorConfig, MonitorModel, MonitorSample, MonitorTrainer};
 use apiwarden_record::AccessRecord;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
@@ -236,6 +237,7 @@ fn train_api(
             kept_count = kept.len();
         }
     }
+    let monitor = fit_monitor(api, recs, resolver);
     Ok((
         ApiModel {
             name: api.to_string(),
@@ -243,6 +245,7 @@ fn train_api(
             endpoints,
             request,
             behavior: Arc::new(behavior),
+            monitor: Some(Arc::new(monitor)),
         },
         (recs.len() - kept_count) as u64,
     ))
@@ -453,6 +456,35 @@ pub fn entities_of(rec: &AccessRecord) -> Vec<EntityRef> {
         });
     }
     v
+}
+
+/// Health baselines of one API from all its training records: records the
+/// attack detectors exclude are still real traffic the API served.
+fn fit_monitor(api: &str, recs: &[AccessRecord], resolver: Resolver<'_>) -> MonitorModel {
+    let mut trainer = MonitorTrainer::new(MonitorConfig::default());
+    for rec in recs {
+        let endpoint = resolver.resolve(rec).endpoint_name;
+        let client = monitor_client(rec);
+        let id = rec.id.as_deref().unwrap_or("");
+        trainer.observe(&MonitorSample::of_record(
+            rec,
+            api,
+            &endpoint,
+            id,
+            Some(&client),
+        ));
+    }
+    trainer.finish()
+}
+
+/// The client key the monitor counts the country mix in: user, else API key
+/// fingerprint, else IP, so one busy client is one client.
+pub fn monitor_client(rec: &AccessRecord) -> String {
+    match (&rec.user, &rec.api_key) {
+        (Some(user), _) => format!("user:{user}"),
+        (None, Some(key)) => format!("key:{key}"),
+        (None, None) => format!("ip:{}", rec.client_ip),
+    }
 }
 
 /// Request ids for records without one: deterministic by position.

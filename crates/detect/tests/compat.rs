@@ -49,6 +49,10 @@ fn format_1_bundle_still_loads_and_scores() {
     let bundle = ModelBundle::load(&fixture_dir()).expect("the committed v1 fixture loads");
     assert_eq!(bundle.api_names(), vec!["payments", "shop"]);
     assert!(bundle.population.is_some());
+    assert!(
+        bundle.apis.values().all(|api| api.monitor.is_none()),
+        "a bundle from before monitoring loads unmonitored"
+    );
     let mut engine = Engine::new(Arc::new(bundle), EngineConfig::default());
     let us = users(30);
     let recs = benign(6, &us, T0 + DAY_MS, 1, "cx");
