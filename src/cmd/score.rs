@@ -7,7 +7,7 @@
 
 use super::train::{fingerprinter, MAX_WARNINGS};
 use anyhow::Context;
-use apiwarden_detect::{AttackType, Engine, EngineConfig, ModelBundle};
+use apiwarden_detect::{AttackType, Engine, EngineConfig, ModelBundle, MonitorKind};
 use apiwarden_record::{open_input, InputFormat, RecordError, RecordReader};
 use clap::Args;
 use serde::Serialize;
@@ -171,8 +171,13 @@ pub fn run(args: &ScoreArgs) -> anyhow::Result<()> {
         eprintln!("warning: {rejected} rejected lines in all ({MAX_WARNINGS} shown)");
     }
     let mut by_type: BTreeMap<AttackType, usize> = BTreeMap::new();
+    let mut by_monitor: BTreeMap<MonitorKind, usize> = BTreeMap::new();
     for a in &alerts {
-        *by_type.entry(a.attack).or_default() += 1;
+        match (a.attack, a.monitor) {
+            (Some(attack), _) => *by_type.entry(attack).or_default() += 1,
+            (None, Some(kind)) => *by_monitor.entry(kind).or_default() += 1,
+            (None, None) => {}
+        }
     }
     outln!(
         quiet_stdout,
@@ -186,6 +191,14 @@ pub fn run(args: &ScoreArgs) -> anyhow::Result<()> {
             attack.as_str(),
             n,
             flagged.get(attack).copied().unwrap_or(0)
+        );
+    }
+    for (kind, n) in &by_monitor {
+        outln!(
+            quiet_stdout,
+            "  {:<20} {:>6} alerts (monitoring)",
+            kind.as_str(),
+            n
         );
     }
     if let Some(e) = read_error {

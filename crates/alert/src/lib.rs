@@ -173,7 +173,8 @@ impl MonitorKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
     pub id: String,
-    pub attack: AttackType,
+    /// `null` on monitoring alerts (see `monitor`).
+    pub attack: Option<AttackType>,
     pub severity: Severity,
     pub api: String,
     pub entity: EntityRef,
@@ -435,7 +436,7 @@ mod owner_tests {
     fn owned_alert_serializes_as_the_alert_plus_owner() {
         let alert = Alert {
             id: "a1".into(),
-            attack: AttackType::Probing,
+            attack: Some(AttackType::Probing),
             severity: Severity::High,
             api: "payments".into(),
             entity: EntityRef {
@@ -479,7 +480,7 @@ mod owner_tests {
     fn monitor_kind_is_written_only_on_monitoring_alerts() {
         let attack = Alert {
             id: "a2".into(),
-            attack: AttackType::Probing,
+            attack: Some(AttackType::Probing),
             severity: Severity::Medium,
             api: "shop".into(),
             entity: EntityRef {
@@ -502,6 +503,7 @@ mod owner_tests {
         assert!(attack_json.get("monitor").is_none());
 
         let monitoring = Alert {
+            attack: None,
             family: AlertFamily::Monitoring,
             monitor: Some(MonitorKind::LatencyRegression),
             ..attack
@@ -509,6 +511,7 @@ mod owner_tests {
         let json = serde_json::to_value(&monitoring).expect("json");
         assert_eq!(json["family"], "monitoring");
         assert_eq!(json["monitor"], "latency_regression");
+        assert!(json["attack"].is_null(), "present and null: {json}");
         let back: Alert = serde_json::from_value(json).expect("round trip");
         assert_eq!(back, monitoring);
     }

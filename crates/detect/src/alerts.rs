@@ -101,7 +101,7 @@ impl AlertBook {
         *next_seq += 1;
         let alert = Alert {
             id: alert_id(&self.api, &entity, attack, ts_ms),
-            attack,
+            attack: Some(attack),
             severity: flag.severity,
             api: self.api.clone(),
             entity: entity.clone(),
@@ -169,9 +169,11 @@ impl AlertBook {
             let Some((seq, alert)) = self.alerts.pop_first() else {
                 break;
             };
-            let key = (alert.entity.clone(), alert.attack);
-            if self.latest.get(&key) == Some(&seq) {
-                self.latest.remove(&key);
+            if let Some(attack) = alert.attack {
+                let key = (alert.entity.clone(), attack);
+                if self.latest.get(&key) == Some(&seq) {
+                    self.latest.remove(&key);
+                }
             }
             if let Some(list) = self.by_entity.get_mut(&alert.entity) {
                 list.retain(|(_, s)| *s != seq);

@@ -20,11 +20,11 @@ pub mod model;
 pub mod train;
 
 pub use apiwarden_alert::{
-    Alert, AlertFamily, AttackType, EntityKind, EntityRef, Evidence, Severity,
+    Alert, AlertFamily, AttackType, EntityKind, EntityRef, Evidence, MonitorKind, Severity,
 };
 pub use apiwarden_behavior::{BehaviorConfig, EntitySnapshot};
 pub use bundle::{ModelBundle, BUNDLE_FILE, FINGERPRINT_KEY_FILE, MANIFEST_FILE};
 pub use discovery::api_name;
 pub use engine::{shard_of, ApiStatus, Engine, EngineConfig, ModelStatus, Verdict};
 pub use envelope::{BundleError, FORMAT_VERSION};
-pub use train::{TrainConfig, TrainError, Trainer};
+pub use train::{monitor_client, TrainConfig, TrainError, Trainer};

@@ -118,7 +118,7 @@ fn an_outlier_request_is_an_anomalous_request_alert_with_evidence() {
         .expect("an alert names the request");
     assert_eq!(alert.api, "payments");
     assert!(!alert.evidence.is_empty());
-    if alert.attack == AttackType::AnomalousRequest {
+    if alert.attack == Some(AttackType::AnomalousRequest) {
         assert_eq!(alert.entity.kind, EntityKind::Ip);
         assert_eq!(alert.entity.value, "81.10.0.1");
         let features: Vec<&str> = alert.evidence.iter().map(|e| e.feature.as_str()).collect();
@@ -159,9 +159,10 @@ fn a_scanner_is_flagged_and_its_records_carry_the_attack() {
         .collect();
     assert!(!scanner_alerts.is_empty());
     assert!(
-        scanner_alerts
-            .iter()
-            .any(|a| matches!(a.attack, AttackType::Probing | AttackType::AnomalousRequest)),
+        scanner_alerts.iter().any(|a| matches!(
+            a.attack,
+            Some(AttackType::Probing | AttackType::AnomalousRequest)
+        )),
         "{scanner_alerts:#?}"
     );
     assert!(scanner_alerts.iter().all(|a| a.api == "shop"));

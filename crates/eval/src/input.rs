@@ -189,7 +189,13 @@ pub fn read_alerts(path: &Path) -> Result<Vec<AlertLine>, EvalError> {
     let mut out = Vec::new();
     for_each_object(path, |ctx, obj| {
         let id = ctx.string(obj, "id")?;
-        let attack = ctx.string(obj, "attack")?;
+        let monitoring = ctx.optional_string(obj, "family")?.as_deref() == Some("monitoring");
+        // A monitoring alert claims no attack: its `attack` is null.
+        let attack = if monitoring {
+            ctx.optional_string(obj, "attack")?.unwrap_or_default()
+        } else {
+            ctx.string(obj, "attack")?
+        };
         let request_ids = match obj.get("request_ids") {
             Some(Value::Array(items)) => items
                 .iter()
@@ -217,7 +223,6 @@ pub fn read_alerts(path: &Path) -> Result<Vec<AlertLine>, EvalError> {
                 format!("not an RFC 3339 time: {first_seen:?}"),
             )
         })?;
-        let monitoring = ctx.optional_string(obj, "family")?.as_deref() == Some("monitoring");
         out.push(AlertLine {
             id,
             attack,
@@ -244,5 +249,24 @@ mod tests {
         assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:01.5Z"), Some(1_500));
         assert_eq!(parse_rfc3339_ms("1970-01-01T01:00:00+01:00"), Some(0));
         assert_eq!(parse_rfc3339_ms("yesterday"), None);
+    }
+
+    #[test]
+    fn monitoring_alerts_may_have_a_null_attack_but_attack_alerts_may_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("alerts.ndjson");
+        let monitoring = r#"{"id":"m1","attack":null,"family":"monitoring","monitor":"latency_regression","request_ids":["r1"],"first_seen":"2026-12-01T00:00:00Z"}"#;
+        std::fs::write(&path, format!("{monitoring}\n")).expect("write");
+        let alerts = read_alerts(&path).expect("a monitoring alert reads");
+        assert_eq!(alerts.len(), 1);
+        assert!(alerts.iter().all(|a| a.monitoring));
+
+        let attack =
+            r#"{"id":"a1","attack":null,"request_ids":["r1"],"first_seen":"2026-12-01T00:00:00Z"}"#;
+        std::fs::write(&path, format!("{attack}\n")).expect("write");
+        assert!(
+            read_alerts(&path).is_err(),
+            "an attack alert needs its attack"
+        );
     }
 }

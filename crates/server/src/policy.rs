@@ -71,10 +71,13 @@ impl PolicySnapshot {
     }
 
     /// Whether an alert the engine raised is kept: not on an allowlisted
-    /// entity, and the verdict reaches the API's threshold for its attack.
+    /// entity, and the verdict reaches the API's threshold for its attack
+    /// (monitoring alerts have no attack threshold).
     pub fn alert_allowed(&self, alert: &Alert, verdict_score: f64) -> bool {
         !self.is_allowlisted(&alert.api, alert.entity.kind.as_str(), &alert.entity.value)
-            && verdict_score >= self.min_score(&alert.api, alert.attack)
+            && alert
+                .attack
+                .is_none_or(|attack| verdict_score >= self.min_score(&alert.api, attack))
     }
 }
 

@@ -381,8 +381,18 @@ fn score_batch(
     for alert in &touched {
         let escalated = match published.get(&alert.id) {
             None => {
-                metrics::counter!("apiwarden_alerts_total", "attack" => alert.attack.as_str())
-                    .increment(1);
+                match (alert.attack, alert.monitor) {
+                    (Some(attack), _) => {
+                        metrics::counter!("apiwarden_alerts_total", "attack" => attack.as_str())
+                            .increment(1)
+                    }
+                    (None, Some(kind)) => metrics::counter!(
+                        "apiwarden_monitoring_alerts_total",
+                        "kind" => kind.as_str()
+                    )
+                    .increment(1),
+                    (None, None) => {}
+                }
                 true
             }
             Some(&sev) => alert.severity > sev,

@@ -363,7 +363,7 @@ mod tests {
     fn alert(api: &str, severity: Severity) -> Arc<Alert> {
         Arc::new(Alert {
             id: format!("{api}-{}", severity.as_str()),
-            attack: AttackType::Enumeration,
+            attack: Some(AttackType::Enumeration),
             severity,
             api: api.into(),
             entity: EntityRef {

@@ -16,7 +16,7 @@ type Delivery = (String, Vec<u8>);
 fn alert(severity: Severity) -> Alert {
     Alert {
         id: "a1".into(),
-        attack: AttackType::CredentialStuffing,
+        attack: Some(AttackType::CredentialStuffing),
         severity,
         api: "shop".into(),
         entity: EntityRef {

@@ -882,7 +882,7 @@ impl Store for SledStore {
 
 pub(crate) fn matches_query(alert: &Alert, q: &AlertQuery) -> bool {
     q.api.as_deref().is_none_or(|api| alert.api == api)
-        && q.attack.is_none_or(|a| alert.attack == a)
+        && q.attack.is_none_or(|a| alert.attack == Some(a))
         && q.since_ms.is_none_or(|s| alert.last_seen_ms >= s)
         && q.until_ms.is_none_or(|u| alert.last_seen_ms <= u)
 }

@@ -40,7 +40,7 @@ fn entry(api: &str, id: &str, ts: i64) -> RecordEntry {
 fn alert(id: &str, api: &str, attack: AttackType, last_seen_ms: i64) -> Alert {
     Alert {
         id: id.into(),
-        attack,
+        attack: Some(attack),
         severity: Severity::High,
         api: api.into(),
         entity: EntityRef {
