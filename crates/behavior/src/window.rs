@@ -141,7 +141,10 @@ const S_FAILED: usize = 3;
 const S_UNKNOWN: usize = 4;
 const S_WALK: usize = 5;
 const N_SLOW: usize = 6;
-pub(crate) const ENDPOINT_BUCKETS: usize = 8;
+/// Per-endpoint rates share this many buckets. A browsing user touches a dozen endpoints
+/// (every static bundle is one) in ten minutes; with 8 buckets their collisions summed into
+/// a flood-sized rate on one bucket. 16 keep a human's pages apart for 32 more bytes.
+pub(crate) const ENDPOINT_BUCKETS: usize = 16;
 
 /// Scoring state the tracker caches per entity (unused while training).
 #[derive(Debug, Clone, Copy, PartialEq)]
