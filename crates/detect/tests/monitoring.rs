@@ -1,0 +1,97 @@
+//! The engine raises API health alerts beside attack alerts: each incident
+//! the simulator injects gives one monitoring alert of its kind within two
+//! minutes of traffic time, and monitoring never marks a record an attack.
+
+use apiwarden_detect::{
+    AlertFamily, Engine, EngineConfig, EntityKind, MonitorKind, TrainConfig, Trainer,
+};
+use apiwarden_record::{parse_bytes, AccessRecord, Fingerprinter, InputFormat};
+use apiwarden_sim::{generate_with, SimConfig, SimOptions, SimRecord};
+use std::sync::Arc;
+
+const TWO_MINUTES_MS: i64 = 120_000;
+
+fn records(sim: &[SimRecord], fp: &Fingerprinter) -> Vec<AccessRecord> {
+    let mut body = Vec::new();
+    for r in sim {
+        body.extend_from_slice(r.to_json().as_bytes());
+        body.push(b'\n');
+    }
+    parse_bytes(&body, InputFormat::Ndjson, fp)
+        .into_iter()
+        .filter_map(Result::ok)
+        .collect()
+}
+
+/// The simulator names an incident's API by host (`shop.example.com`),
+/// discovery by its first label (`shop`).
+fn same_api(alert_api: &str, incident_api: &str) -> bool {
+    alert_api == incident_api
+        || incident_api
+            .strip_prefix(alert_api)
+            .is_some_and(|rest| rest.starts_with('.'))
+}
+
+#[test]
+fn each_incident_raises_one_monitoring_alert_of_its_kind_in_time() {
+    let sim = generate_with(
+        &SimConfig {
+            seed: 1,
+            scale: 0.3,
+        },
+        &SimOptions {
+            monitoring_incidents: true,
+        },
+    );
+    assert_eq!(sim.incidents.len(), 3);
+    let fp = Fingerprinter::new([7; 32]);
+    let mut trainer = Trainer::new(TrainConfig::default());
+    for r in &records(&sim.train, &fp) {
+        trainer.observe(r);
+    }
+    let bundle = Arc::new(trainer.finish().expect("training on the simulator"));
+    let mut engine = Engine::new(bundle, EngineConfig::default());
+    let mut raised_at: Vec<(String, i64)> = Vec::new();
+    for r in &records(&sim.test, &fp) {
+        let verdict = engine.process(r);
+        for a in verdict.alerts.iter().filter(|a| a.monitor.is_some()) {
+            if !raised_at.iter().any(|(id, _)| *id == a.id) {
+                raised_at.push((a.id.clone(), r.ts_ms));
+            }
+        }
+    }
+    let monitoring: Vec<_> = engine
+        .alerts()
+        .into_iter()
+        .filter(|a| a.family == AlertFamily::Monitoring)
+        .collect();
+    for a in &monitoring {
+        assert!(a.attack.is_none(), "{a:?}");
+        assert_eq!(a.entity.kind, EntityKind::Api);
+        assert_eq!(a.entity.value, a.api);
+    }
+    for incident in &sim.incidents {
+        let kind = MonitorKind::parse(incident.kind).expect("known kind");
+        let matching: Vec<_> = monitoring
+            .iter()
+            .filter(|a| {
+                a.monitor == Some(kind)
+                    && same_api(&a.api, incident.api)
+                    && a.last_seen_ms >= incident.start_ms
+                    && a.first_seen_ms <= incident.end_ms
+            })
+            .collect();
+        assert_eq!(matching.len(), 1, "{incident:?}\n{monitoring:#?}");
+        let at = raised_at
+            .iter()
+            .find(|(id, _)| *id == matching[0].id)
+            .map(|(_, at)| *at)
+            .expect("returned by a verdict");
+        let delay = at - incident.start_ms;
+        assert!(
+            (0..=TWO_MINUTES_MS).contains(&delay),
+            "{} raised {delay} ms after its start",
+            incident.kind
+        );
+    }
+}
