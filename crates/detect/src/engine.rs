@@ -12,7 +12,9 @@ use crate::train::entities_of;
 use crate::train::monitor_client;
 use apiwarden_alert::{Alert, AlertFamily, AttackType, EntityKind, EntityRef, Severity};
 use apiwarden_behavior::{BehaviorConfig, BehaviorTracker, EntitySnapshot, Observation};
-use apiwarden_monitor::{MonitorAlert, MonitorConfig, MonitorModel, MonitorSample, MonitorTracker};
+use apiwarden_monitor::{
+    EndpointFigures, MonitorAlert, MonitorConfig, MonitorModel, MonitorSample, MonitorTracker,
+};
 use apiwarden_record::format_ts_ms;
 use apiwarden_record::AccessRecord;
 use serde::{Deserialize, Serialize};
@@ -390,6 +392,25 @@ impl Engine {
             .collect();
         all.sort_by_key(|(seq, _)| *seq);
         all.into_iter().map(|(_, a)| a.clone()).collect()
+    }
+
+    /// Live health figures (for `/metrics`) of the first `max_apis` monitored
+    /// APIs by name, each API's row then its busiest endpoints'; the cap
+    /// bounds label cardinality.
+    pub fn monitor_figures(&self, max_apis: usize) -> Vec<EndpointFigures> {
+        let mut names: Vec<&String> = self
+            .apis
+            .iter()
+            .filter(|(_, s)| s.health.is_some())
+            .map(|(name, _)| name)
+            .collect();
+        names.sort();
+        names
+            .into_iter()
+            .take(max_apis)
+            .filter_map(|name| self.apis.get(name)?.health.as_ref())
+            .flat_map(|h| h.tracker.figures())
+            .collect()
     }
 
     pub fn entity(&self, api: &str, kind: EntityKind, value: &str) -> Option<EntitySnapshot> {

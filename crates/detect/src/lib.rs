@@ -23,6 +23,7 @@ pub use apiwarden_alert::{
     Alert, AlertFamily, AttackType, EntityKind, EntityRef, Evidence, MonitorKind, Severity,
 };
 pub use apiwarden_behavior::{BehaviorConfig, EntitySnapshot};
+pub use apiwarden_monitor::{EndpointFigures, Gauge};
 pub use bundle::{ModelBundle, BUNDLE_FILE, FINGERPRINT_KEY_FILE, MANIFEST_FILE};
 pub use discovery::api_name;
 pub use engine::{shard_of, ApiStatus, Engine, EngineConfig, ModelStatus, Verdict};

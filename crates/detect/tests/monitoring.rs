@@ -60,6 +60,21 @@ fn each_incident_raises_one_monitoring_alert_of_its_kind_in_time() {
             }
         }
     }
+    let figures = engine.monitor_figures(usize::MAX);
+    let apis: Vec<&str> = figures
+        .iter()
+        .filter(|f| f.endpoint.is_none())
+        .map(|f| f.api.as_str())
+        .collect();
+    assert!(apis.len() >= 2, "{apis:?}");
+    assert!(apis.windows(2).all(|w| w[0] < w[1]), "by name: {apis:?}");
+    assert!(figures.iter().all(|f| f.requests_per_second >= 0.0));
+    let capped = engine.monitor_figures(1);
+    assert!(capped.iter().all(|f| f.api == apis[0]), "one API only");
+    assert!(
+        capped.iter().any(|f| f.endpoint.is_some()),
+        "with its endpoints"
+    );
     let monitoring: Vec<_> = engine
         .alerts()
         .into_iter()
