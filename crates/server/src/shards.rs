@@ -257,6 +257,7 @@ fn run(
     out: Arc<ShardOutputs>,
 ) {
     let mut published: HashMap<String, Severity> = HashMap::new();
+    let mut figures_published: Option<Instant> = None;
     while let Some(msg) = rx.blocking_recv() {
         match msg {
             ShardMsg::Score {
@@ -271,6 +272,10 @@ fn run(
                 out.backlog.add_permits(permits as usize);
                 out.hot.scoring_backlog.decrement(records as f64);
                 out.hot.scoring_lag.record(acked.elapsed().as_secs_f64());
+                if figures_published.is_none_or(|at| at.elapsed() >= FIGURES_EVERY) {
+                    publish_health_figures(&engine);
+                    figures_published = Some(Instant::now());
+                }
                 if scored.is_err() {
                     // A bug in a detector must not take live scoring down for
                     // good: start this shard's engine over on the same models.
@@ -305,6 +310,26 @@ fn run(
             ShardMsg::Barrier(reply) => {
                 let _ = reply.send(());
             }
+        }
+    }
+}
+
+/// How often a shard refreshes its APIs' health gauges.
+const FIGURES_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// APIs per shard whose health figures are exported: bounds label cardinality.
+const MAX_FIGURE_APIS: usize = 50;
+
+/// Sets the `/metrics` gauges of the monitored figures (shards own disjoint
+/// APIs, so no two shards set the same series).
+fn publish_health_figures(engine: &Engine) {
+    for figures in engine.monitor_figures(MAX_FIGURE_APIS) {
+        for g in figures.gauges() {
+            let labels: Vec<metrics::Label> = g
+                .labels
+                .into_iter()
+                .map(|(k, v)| metrics::Label::new(k, v))
+                .collect();
+            metrics::gauge!(g.name, labels).set(g.value);
         }
     }
 }
