@@ -7,52 +7,16 @@
 //! core; <= 1 KiB per entity).
 
 use apiwarden_detect::{Engine, EngineConfig, ModelBundle, TrainConfig, Trainer};
-use apiwarden_record::{parse_bytes, AccessRecord, Fingerprinter, InputFormat};
+use apiwarden_record::Fingerprinter;
 use apiwarden_sim::{generate, SimConfig};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Counts live heap bytes so the bench can report what the engine holds.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-fn records(sim: &[apiwarden_sim::SimRecord], fp: &Fingerprinter) -> Vec<AccessRecord> {
-    let mut body = Vec::new();
-    for r in sim {
-        body.extend_from_slice(r.to_json().as_bytes());
-        body.push(b'\n');
-    }
-    parse_bytes(&body, InputFormat::Ndjson, fp)
-        .into_iter()
-        .filter_map(Result::ok)
-        .collect()
-}
+#[path = "../crates/detect/tests/support/heap.rs"]
+mod heap;
+use heap::{live_bytes, records};
 
 fn bench_engine(c: &mut Criterion) {
     let sim = generate(&SimConfig {
@@ -73,12 +37,12 @@ fn bench_engine(c: &mut Criterion) {
 
     // Memory: live heap the engine adds while scoring the test set, per
     // entity with a live behavior window (alerts and discovery state included).
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = live_bytes();
     let mut engine = Engine::new(Arc::clone(&bundle), EngineConfig::default());
     for r in &test {
         black_box(engine.process(r));
     }
-    let held = LIVE.load(Ordering::Relaxed) - before;
+    let held = live_bytes() - before;
     let entities = engine.active_entities().max(1);
     println!(
         "engine memory: {held} bytes held for {entities} active entities = {:.0} bytes/entity \

@@ -3,49 +3,13 @@
 //! estimate from struct sizes. Issue #3 target: <= 1 KiB per active entity.
 
 use apiwarden_detect::{Engine, EngineConfig, ModelBundle, TrainConfig, Trainer};
-use apiwarden_record::{parse_bytes, AccessRecord, Fingerprinter, InputFormat};
+use apiwarden_record::{AccessRecord, Fingerprinter};
 use apiwarden_sim::{generate, SimConfig};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
 
-/// Live heap bytes of this test process.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-fn records(sim: &[apiwarden_sim::SimRecord], fp: &Fingerprinter) -> Vec<AccessRecord> {
-    let mut body = Vec::new();
-    for r in sim {
-        body.extend_from_slice(r.to_json().as_bytes());
-        body.push(b'\n');
-    }
-    parse_bytes(&body, InputFormat::Ndjson, fp)
-        .into_iter()
-        .filter_map(Result::ok)
-        .collect()
-}
+#[path = "support/heap.rs"]
+mod heap;
+use heap::{live_bytes, records};
 
 #[test]
 fn the_engine_holds_at_most_one_kib_per_active_entity() {
@@ -102,11 +66,11 @@ fn the_engine_holds_at_most_one_kib_per_active_entity() {
 /// Live bytes an engine holds after scoring `test`, its active entities and alerts.
 fn held_by_engine(bundle: &Arc<ModelBundle>, test: &[AccessRecord]) -> (isize, usize, usize) {
     // Verdicts are dropped as they come, as `score` does once it wrote them.
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = live_bytes();
     let mut engine = Engine::new(Arc::clone(bundle), EngineConfig::default());
     for r in test {
         drop(engine.process(r));
     }
-    let held = LIVE.load(Ordering::Relaxed) - before;
+    let held = live_bytes() - before;
     (held, engine.active_entities(), engine.alerts().len())
 }
