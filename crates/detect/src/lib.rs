@@ -16,6 +16,7 @@ pub mod discovery;
 pub mod engine;
 pub mod envelope;
 pub mod features;
+mod health;
 pub mod model;
 pub mod train;
 
