@@ -17,6 +17,9 @@ pub struct LabelLine {
     pub episode: Option<String>,
     /// Extension: epoch ms of the record (the simulator writes it).
     pub ts_ms: Option<i64>,
+    /// Extension: `"loud"` or `"subtle"` for attack records (the simulator
+    /// writes it), so times to detect can be reported for loud episodes.
+    pub variant: Option<String>,
 }
 
 /// One line of the scores file (`apiwarden score --out`).
@@ -139,6 +142,7 @@ pub fn read_labels(path: &Path) -> Result<Vec<LabelLine>, EvalError> {
             return Err(ctx.err(Some("label"), "empty"));
         }
         let episode = ctx.optional_string(obj, "episode")?;
+        let variant = ctx.optional_string(obj, "variant")?;
         let ts_ms = match obj.get("ts") {
             None | Some(Value::Null) => None,
             Some(v) => Some(v.as_i64().ok_or_else(|| {
@@ -153,6 +157,7 @@ pub fn read_labels(path: &Path) -> Result<Vec<LabelLine>, EvalError> {
             attack: (label != "benign").then_some(label),
             episode,
             ts_ms,
+            variant,
         });
         Ok(())
     })?;

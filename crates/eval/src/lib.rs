@@ -2,8 +2,8 @@
 //! typing accuracy, time to detect and false alerts.
 //!
 //! Inputs are CONTRACT §2 files: labels (`{"id", "label", "episode"}` per
-//! test record, optionally `"ts"` in epoch ms — an extension the simulator
-//! writes), scores (`apiwarden score --out`, one line per record in the same
+//! test record, optionally `"ts"` in epoch ms and `"variant"` (`"loud"` /
+//! `"subtle"`) — extensions the simulator writes), scores (`apiwarden score --out`, one line per record in the same
 //! order) and optionally alerts (`--alerts`, CONTRACT §4).
 //!
 //! Definitions:
@@ -15,7 +15,8 @@
 //!   alerts (or flagged records) names the episode's type.
 //! - Time to detect: the earliest detecting alert's `first_seen` (or first
 //!   flagged record's `ts`) minus the episode's first record `ts`, floored at
-//!   0; in lines instead of milliseconds when labels have no `ts`.
+//!   0; in lines instead of milliseconds when labels have no `ts`. The loud
+//!   median counts only episodes whose labels say `"variant": "loud"`.
 //! - False alerts: attack alerts whose known request ids are all benign
 //!   (monitoring-family alerts are not counted); without alerts, flagged
 //!   benign records. Reported per million benign records.
@@ -75,11 +76,18 @@ struct EpisodeState {
     detected_at: Option<i64>,
     typed_right: bool,
     records: usize,
+    /// The labels' variant of the episode's first record, if given.
+    variant: Option<String>,
     /// Attack types the detections named, for the per-episode listing.
     named: BTreeSet<String>,
 }
 
 impl EpisodeState {
+    fn time_to_detect(&self) -> Option<f64> {
+        self.detected_at
+            .map(|at| at.saturating_sub(self.start).max(0) as f64)
+    }
+
     fn detect(&mut self, at: i64, attack: &str) {
         self.detected_at = Some(self.detected_at.map_or(at, |d| d.min(at)));
         self.typed_right |= attack == self.attack;
@@ -137,6 +145,7 @@ pub fn evaluate_lines(
                 .or_insert_with(|| EpisodeState {
                     attack: attack.clone(),
                     start: instant(line),
+                    variant: l.variant.clone(),
                     ..EpisodeState::default()
                 })
                 .records += 1;
@@ -240,9 +249,8 @@ pub fn evaluate_lines(
             detected: e.detected_at.is_some(),
             typed_right: e.detected_at.is_some() && e.typed_right,
             detected_as: e.named.iter().cloned().collect(),
-            time_to_detect: e
-                .detected_at
-                .map(|at| at.saturating_sub(e.start).max(0) as f64),
+            time_to_detect: e.time_to_detect(),
+            variant: e.variant.clone(),
         })
         .collect();
     episode_reports
@@ -306,14 +314,17 @@ fn type_report(
         .collect();
     // "E2" before "E10".
     mine.sort_by(|a, b| (a.0.len(), a.0).cmp(&(b.0.len(), b.0)));
-    let mut delays: Vec<f64> = mine
-        .iter()
-        .filter_map(|(_, e)| {
-            e.detected_at
-                .map(|at| at.saturating_sub(e.start).max(0) as f64)
-        })
-        .collect();
-    delays.sort_by(f64::total_cmp);
+    let delays_of = |loud_only: bool| {
+        let mut delays: Vec<f64> = mine
+            .iter()
+            .filter(|(_, e)| !loud_only || e.variant.as_deref() == Some("loud"))
+            .filter_map(|(_, e)| e.time_to_detect())
+            .collect();
+        delays.sort_by(f64::total_cmp);
+        delays
+    };
+    let delays = delays_of(false);
+    let loud_delays = delays_of(true);
     let detected = mine.iter().filter(|(_, e)| e.detected_at.is_some()).count();
     TypeReport {
         attack: name.to_string(),
@@ -329,6 +340,7 @@ fn type_report(
             .filter(|(_, e)| e.detected_at.is_some() && e.typed_right)
             .count(),
         median_time_to_detect: median(&delays),
+        loud_median_time_to_detect: median(&loud_delays),
         max_time_to_detect: delays.last().copied(),
         missed_episodes: mine
             .iter()

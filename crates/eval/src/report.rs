@@ -27,6 +27,8 @@ pub struct TypeReport {
     pub episode_recall: Option<f64>,
     pub episodes_typed_right: usize,
     pub median_time_to_detect: Option<f64>,
+    /// Over detected episodes the labels call `"loud"`; `None` without such labels.
+    pub loud_median_time_to_detect: Option<f64>,
     pub max_time_to_detect: Option<f64>,
     pub missed_episodes: Vec<String>,
 }
@@ -42,6 +44,8 @@ pub struct EpisodeReport {
     /// Attack types the detecting alerts (or flagged records) named.
     pub detected_as: Vec<String>,
     pub time_to_detect: Option<f64>,
+    /// `"loud"` / `"subtle"` when the labels say.
+    pub variant: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -110,7 +114,7 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "{:<20} {:>8} {:>8} {:>7} {:>7} {:>9} {:>7} {:>6} {:>9} {:>9}",
+            "{:<20} {:>8} {:>8} {:>7} {:>7} {:>9} {:>7} {:>6} {:>9} {:>9} {:>9}",
             "attack",
             "records",
             "flagged",
@@ -120,12 +124,13 @@ impl fmt::Display for Report {
             "recall",
             "typed",
             "ttd_med",
+            "ttd_loud",
             "ttd_max"
         )?;
         for t in self.per_type.iter().chain(std::iter::once(&self.overall)) {
             writeln!(
                 f,
-                "{:<20} {:>8} {:>8} {:>7} {:>7} {:>9} {:>7} {:>6} {:>9} {:>9}",
+                "{:<20} {:>8} {:>8} {:>7} {:>7} {:>9} {:>7} {:>6} {:>9} {:>9} {:>9}",
                 t.attack,
                 t.records,
                 t.flagged,
@@ -135,6 +140,7 @@ impl fmt::Display for Report {
                 opt3(t.episode_recall),
                 t.episodes_typed_right,
                 duration(t.median_time_to_detect, self.time_unit),
+                duration(t.loud_median_time_to_detect, self.time_unit),
                 duration(t.max_time_to_detect, self.time_unit),
             )?;
         }

@@ -387,3 +387,41 @@ fn scores_out_of_order_or_short_are_refused() {
         })
     ));
 }
+
+#[test]
+fn loud_median_time_to_detect_counts_only_episodes_labelled_loud() {
+    let f = Files::new();
+    // E1 (loud) caught at once, E2 (subtle) after 1 s, E3 (loud) after 0 s:
+    // the loud median leaves E2 out; without variants there is none.
+    let variant = |episode: Option<&str>| match episode {
+        Some("E2") => ",\"variant\":\"subtle\"",
+        Some(_) => ",\"variant\":\"loud\"",
+        None => "",
+    };
+    let lines: Vec<String> = RECORDS
+        .iter()
+        .map(|(id, label, episode, ts)| {
+            let quoted = episode.map_or("null".to_string(), |e| format!("\"{e}\""));
+            format!(
+                "{{\"id\":\"{id}\",\"label\":\"{label}\",\"episode\":{quoted}{},\"ts\":{ts}}}",
+                variant(*episode)
+            )
+        })
+        .collect();
+    let labels = f.write("labels_variant.ndjson", &lines);
+    let flags = |i: usize| match i {
+        2 | 6 | 8 => (0.9, is_attack(i)),
+        _ => (0.1, None),
+    };
+    let report = evaluate(&labels, &f.scores(flags), None).unwrap();
+    assert!(close(report.overall.median_time_to_detect, 0.0));
+    assert!(close(report.overall.loud_median_time_to_detect, 0.0));
+    let probing = report.type_report("probing").unwrap();
+    assert!(close(probing.median_time_to_detect, 500.0));
+    assert!(close(probing.loud_median_time_to_detect, 0.0));
+    let e2 = report.episodes.iter().find(|e| e.episode == "E2").unwrap();
+    assert_eq!(e2.variant.as_deref(), Some("subtle"));
+
+    let without = evaluate(&f.labels(true), &f.scores(flags), None).unwrap();
+    assert_eq!(without.overall.loud_median_time_to_detect, None);
+}

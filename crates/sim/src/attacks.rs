@@ -132,7 +132,7 @@ impl AttackPlanner<'_> {
                     AttackType::AnomalousRequest => self.anomalous(rng, &mut ep, start),
                 }
                 for r in &mut ep.records {
-                    r.truth = Truth::attack(attack, 0);
+                    r.truth = Truth::attack(attack, 0, ep.loud);
                 }
                 if !ep.records.is_empty() {
                     episodes.push(ep);

@@ -344,7 +344,7 @@ pub fn generate_with(cfg: &SimConfig, opts: &SimOptions) -> Simulation {
     }
     for (number, e) in (1u32..).zip(episodes.iter_mut()) {
         for r in &mut e.records {
-            r.truth = Truth::attack(e.attack, number);
+            r.truth = Truth::attack(e.attack, number, e.loud);
         }
         test.append(&mut e.records);
     }

@@ -23,18 +23,22 @@ pub struct Truth {
     pub attack: Option<AttackType>,
     /// Episode number `n` of `"En"`, set exactly when `attack` is.
     pub episode: Option<u32>,
+    /// The episode's loud variant (fast, large) rather than its subtle one.
+    pub loud: bool,
 }
 
 impl Truth {
     pub const BENIGN: Truth = Truth {
         attack: None,
         episode: None,
+        loud: false,
     };
 
-    pub fn attack(kind: AttackType, episode: u32) -> Truth {
+    pub fn attack(kind: AttackType, episode: u32, loud: bool) -> Truth {
         Truth {
             attack: Some(kind),
             episode: Some(episode),
+            loud,
         }
     }
 }
@@ -186,6 +190,8 @@ pub struct Label {
     pub id: String,
     pub attack: Option<AttackType>,
     pub episode: Option<u32>,
+    /// Set exactly when `attack` is: true for a loud episode, false for a subtle one.
+    pub loud: Option<bool>,
     pub ts_ms: i64,
 }
 
@@ -195,6 +201,7 @@ impl Label {
             id: record.id.clone(),
             attack: record.truth.attack,
             episode: record.truth.episode,
+            loud: record.truth.attack.map(|_| record.truth.loud),
             ts_ms: record.ts_ms,
         }
     }
@@ -202,6 +209,11 @@ impl Label {
     /// `"benign"` or the attack type.
     pub fn label_str(&self) -> &'static str {
         self.attack.map_or("benign", AttackType::as_str)
+    }
+
+    /// `"loud"` or `"subtle"` for attack records (a labels-file extension).
+    pub fn variant(&self) -> Option<&'static str> {
+        self.loud.map(|loud| if loud { "loud" } else { "subtle" })
     }
 
     pub fn episode_id(&self) -> Option<String> {
@@ -222,6 +234,10 @@ impl Label {
             }
             None => out.extend_from_slice(b"null"),
         }
+        if let Some(variant) = self.variant() {
+            out.extend_from_slice(b",\"variant\":");
+            write_str(out, variant);
+        }
         out.extend_from_slice(b",\"ts\":");
         write_int(out, self.ts_ms);
         out.push(b'}');
@@ -230,10 +246,13 @@ impl Label {
 
 impl Serialize for Label {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(4))?;
+        let mut map = serializer.serialize_map(Some(4 + usize::from(self.loud.is_some())))?;
         map.serialize_entry("id", &self.id)?;
         map.serialize_entry("label", self.label_str())?;
         map.serialize_entry("episode", &self.episode_id())?;
+        if let Some(variant) = self.variant() {
+            map.serialize_entry("variant", variant)?;
+        }
         map.serialize_entry("ts", &self.ts_ms)?;
         map.end()
     }
