@@ -226,106 +226,68 @@ fn rejected_lines_get_an_error_line_and_good_lines_are_still_scored() {
     assert_eq!(s[3]["api"], "shop");
 }
 
+/// Runs the binary, expects exit code 2 and a stderr naming `expect`.
+fn refused(args: &[&str], expect: &str) {
+    let o = run(args);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(expect),
+        "stderr should name {expect:?}: {}",
+        text(&o)
+    );
+}
+
 #[test]
 fn unusable_models_and_inputs_exit_2_with_a_message_naming_the_file() {
     let t = trained();
     let input = t.root.join("one.ndjson");
     std::fs::write(&input, format!("{GOOD}\n")).unwrap();
     let out = t.root.join("x.ndjson");
+    let score = |models: &Path, input: &str, expect: &str| {
+        refused(
+            &[
+                "score",
+                "--models",
+                p(models),
+                "--input",
+                input,
+                "--out",
+                p(&out),
+            ],
+            expect,
+        );
+    };
+    let model_copy = |name: &str, tamper: &dyn Fn(&mut Vec<u8>)| {
+        let dir = t.root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut bytes = std::fs::read(t.model.join("bundle.awm")).unwrap();
+        tamper(&mut bytes);
+        std::fs::write(dir.join("bundle.awm"), bytes).unwrap();
+        dir
+    };
 
-    let missing = t.root.join("no-such-model");
-    let o = run(&[
-        "score",
-        "--models",
-        p(&missing),
-        "--input",
-        p(&input),
-        "--out",
-        p(&out),
-    ]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("no-such-model"));
-
-    let corrupt = t.root.join("corrupt-model");
-    std::fs::create_dir_all(&corrupt).unwrap();
-    let mut bytes = std::fs::read(t.model.join("bundle.awm")).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x55;
-    std::fs::write(corrupt.join("bundle.awm"), bytes).unwrap();
-    let o = run(&[
-        "score",
-        "--models",
-        p(&corrupt),
-        "--input",
-        p(&input),
-        "--out",
-        p(&out),
-    ]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("checksum"),
-        "{}",
-        text(&o)
-    );
-
-    let newer = t.root.join("newer-model");
-    std::fs::create_dir_all(&newer).unwrap();
-    let mut bytes = std::fs::read(t.model.join("bundle.awm")).unwrap();
-    bytes[8..12].copy_from_slice(&3u32.to_le_bytes());
-    std::fs::write(newer.join("bundle.awm"), bytes).unwrap();
-    let o = run(&[
-        "score",
-        "--models",
-        p(&newer),
-        "--input",
-        p(&input),
-        "--out",
-        p(&out),
-    ]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("upgrade apiwarden"),
-        "{}",
-        text(&o)
-    );
-
-    let o = run(&[
-        "score",
-        "--models",
-        p(&t.model),
-        "--input",
-        "/no/such/file.ndjson",
-        "--out",
-        p(&out),
-    ]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("/no/such/file.ndjson"));
+    score(&t.root.join("no-such-model"), p(&input), "no-such-model");
+    let corrupt = model_copy("corrupt-model", &|bytes| {
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x55;
+    });
+    score(&corrupt, p(&input), "checksum");
+    let newer = model_copy("newer-model", &|bytes| {
+        bytes[8..12].copy_from_slice(&3u32.to_le_bytes());
+    });
+    score(&newer, p(&input), "upgrade apiwarden");
+    score(&t.model, "/no/such/file.ndjson", "/no/such/file.ndjson");
 
     let only_bad = t.root.join("only-bad.ndjson");
     std::fs::write(&only_bad, format!("{BAD_STATUS}\n")).unwrap();
-    let o = run(&[
-        "train",
-        "--input",
-        p(&only_bad),
-        "--out",
-        p(&t.root.join("m2")),
-    ]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("no valid access record"));
-
-    let o = run(&[
-        "train",
-        "--input",
-        p(&input),
-        "--out",
-        p(&t.root.join("m3")),
-    ]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(
-        String::from_utf8_lossy(&o.stderr).contains("enough training records"),
-        "{}",
-        text(&o)
-    );
+    let train = |input: &Path, out: &str, expect: &str| {
+        refused(
+            &["train", "--input", p(input), "--out", p(&t.root.join(out))],
+            expect,
+        );
+    };
+    train(&only_bad, "m2", "no valid access record");
+    train(&input, "m3", "enough training records");
 }
 
 #[test]
