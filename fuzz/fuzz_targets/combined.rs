@@ -1,28 +1,10 @@
-//! Line-based combined input: never panics, one result per non-blank line, and the
-//! streaming reader agrees with the whole-body parser.
+//! Line-based combined input: the shared line-format properties (common/line_based.rs).
 #![no_main]
 
-use apiwarden_record::{parse_bytes, Fingerprinter, InputFormat, RecordReader};
+#[path = "common/line_based.rs"]
+mod line_based;
+
+use apiwarden_record::InputFormat;
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let fp = Fingerprinter::new([1; 32]);
-    let whole = parse_bytes(data, InputFormat::Combined, &fp);
-    let streamed: Vec<_> = RecordReader::new(data, InputFormat::Combined, fp).collect();
-    assert_eq!(whole, streamed);
-    let body = data.strip_suffix(b"\n").unwrap_or(data);
-    let lines = if body.is_empty() {
-        0
-    } else {
-        body.split(|&b| b == b'\n')
-            .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
-            .count()
-    };
-    assert_eq!(whole.len(), lines);
-    for (result, previous) in whole.iter().skip(1).zip(&whole) {
-        let line = |r: &Result<_, apiwarden_record::RecordError>| r.as_ref().err().map(|e| e.line);
-        if let (Some(a), Some(b)) = (line(previous), line(result)) {
-            assert!(a < b, "line numbers increase");
-        }
-    }
-});
+fuzz_target!(|data: &[u8]| line_based::check(data, InputFormat::Combined));
