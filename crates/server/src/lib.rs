@@ -267,6 +267,10 @@ async fn auto_train(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(10));
     loop {
         tick.tick().await;
+        // Decided under the training lock: a training that was running (an
+        // operator's `POST /v1/train`) has installed its models by then, and
+        // the APIs it trained no longer call for another one.
+        let one_at_a_time = state.training.lock().await;
         let periodic = every > 0 && last.elapsed() >= Duration::from_secs(every);
         let learning = learn_after > 0
             && state.shards.status().await.is_ok_and(|apis| {
@@ -278,7 +282,7 @@ async fn auto_train(state: AppState) {
             continue;
         }
         last = tokio::time::Instant::now();
-        match train::run(&state).await {
+        match train::run_locked(&state, &one_at_a_time).await {
             Ok(r) => tracing::info!(version = r.version, apis = ?r.apis, "automatic training done"),
             Err(e) => tracing::warn!(error = ?e, "automatic training failed"),
         }

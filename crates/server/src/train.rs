@@ -51,7 +51,16 @@ fn alerted_entities(state: &AppState) -> Result<BTreeSet<(String, EntityKind, St
 }
 
 pub async fn run(state: &AppState) -> Result<TrainReport, ApiError> {
-    let _one_at_a_time = state.training.lock().await;
+    let one_at_a_time = state.training.lock().await;
+    run_locked(state, &one_at_a_time).await
+}
+
+/// Train while holding the training lock (the caller decided, under the
+/// lock, that a training is still wanted).
+pub async fn run_locked(
+    state: &AppState,
+    _one_at_a_time: &tokio::sync::MutexGuard<'_, ()>,
+) -> Result<TrainReport, ApiError> {
     let worker = state.clone();
     let (bundle, used, excluded) = tokio::task::spawn_blocking(move || {
         let alerted = alerted_entities(&worker)?;
