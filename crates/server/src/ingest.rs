@@ -1,4 +1,4 @@
-//! `POST /v1/records`: parse, assign ids, make durable, then score.
+//! `POST /v1/records`: parse, make durable (the store assigns missing ids), then score.
 
 use crate::auth::{Authed, IngestRole};
 use crate::error::ApiError;
@@ -223,7 +223,7 @@ async fn ingest_slice(
     let parsed = tokio::task::spawn_blocking(move || {
         let parsed = apiwarden_record::parse_bytes(&bytes, format, &worker.fingerprinter);
         SLICE_BUFFERS.put(bytes);
-        let (entries, errors) = prepare(&worker, parsed, default_api.as_deref(), line_offset);
+        let (mut entries, errors) = prepare(parsed, default_api.as_deref(), line_offset);
         if entries.is_empty() {
             return Ok::<_, ApiError>(Parsed {
                 entries,
@@ -234,7 +234,7 @@ async fn ingest_slice(
         }
         match worker.rate.take(&caller_key, entries.len()) {
             Ok(()) => {
-                let durable = submit(&worker, &entries)?;
+                let durable = submit(&worker, &mut entries)?;
                 Ok(Parsed {
                     entries,
                     errors,
@@ -253,7 +253,7 @@ async fn ingest_slice(
     .await
     .map_err(ApiError::internal)??;
     let Parsed {
-        entries,
+        mut entries,
         errors,
         durable,
         mut throttled,
@@ -280,7 +280,7 @@ async fn ingest_slice(
                 tokio::time::sleep(std::time::Duration::from_secs(wait.min(5))).await;
                 throttled = state.rate.take(caller, entries.len()).err();
             }
-            submit(state, &entries)?
+            submit(state, &mut entries)?
         }
     };
     durable
@@ -309,10 +309,11 @@ async fn ingest_slice(
     Ok(())
 }
 
-/// Hand records to the store's writer (encoded on this thread, not copied).
+/// Hand records to the store's writer (encoded on this thread, not copied);
+/// records without an id get theirs from the store here.
 fn submit(
     state: &AppState,
-    entries: &[RecordEntry],
+    entries: &mut [RecordEntry],
 ) -> Result<oneshot::Receiver<Result<(), apiwarden_store::StoreError>>, ApiError> {
     let (tx, rx) = oneshot::channel();
     state.store.submit_records(
@@ -427,9 +428,8 @@ fn sniff(format: InputFormat, bytes: &[u8]) -> InputFormat {
     }
 }
 
-/// Accepted records with their API and an id; rejects as line errors.
+/// Accepted records with their API; rejects as line errors.
 fn prepare(
-    state: &AppState,
     parsed: Vec<Result<AccessRecord, RecordError>>,
     default_api: Option<&str>,
     line_offset: usize,
@@ -454,9 +454,6 @@ fn prepare(
                         });
                         continue;
                     }
-                }
-                if record.id.as_deref().is_none_or(str::is_empty) {
-                    record.id = Some(state.ids.next_id());
                 }
                 let api = apiwarden_detect::api_name(&record);
                 entries.push(RecordEntry { api, record });

@@ -14,7 +14,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use std::collections::BTreeMap;
 use std::ops::Deref;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64};
 use std::sync::Arc;
 use thiserror::Error;
 use tokio::sync::{broadcast, watch};
@@ -31,41 +31,6 @@ pub enum StartError {
     Threads(std::io::Error),
 }
 
-/// Unique request ids for records that came without one: the boot time
-/// (so ids never repeat across restarts) and a counter.
-pub struct IdGen {
-    prefix: String,
-    next: AtomicU64,
-}
-
-impl IdGen {
-    pub fn new(boot_ms: i64) -> Self {
-        IdGen {
-            prefix: format!("aw{}", radix36(boot_ms.unsigned_abs())),
-            next: AtomicU64::new(0),
-        }
-    }
-
-    pub fn next_id(&self) -> String {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        format!("{}-{n:x}", self.prefix)
-    }
-}
-
-fn radix36(mut n: u64) -> String {
-    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut out = Vec::new();
-    loop {
-        out.push(DIGITS[(n % 36) as usize]);
-        n /= 36;
-        if n == 0 {
-            break;
-        }
-    }
-    out.reverse();
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 pub struct ModelInfo {
     pub version: u64,
     pub created_ms: i64,
@@ -78,7 +43,6 @@ pub struct Shared {
     pub fingerprinter: Fingerprinter,
     pub shards: Shards,
     pub outputs: Arc<ShardOutputs>,
-    pub ids: IdGen,
     pub rate: RateLimiter,
     pub metrics: Option<PrometheusHandle>,
     pub shutdown: watch::Sender<bool>,
@@ -190,7 +154,6 @@ impl AppState {
             fingerprinter,
             shards,
             outputs,
-            ids: IdGen::new(crate::now_ms()),
             rate,
             metrics,
             shutdown,
@@ -344,19 +307,4 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     f.write_all(text.as_bytes())?;
     f.write_all(b"\n")?;
     f.sync_all()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_are_unique_and_carry_boot_time() {
-        let g = IdGen::new(1_700_000_000_000);
-        let a = g.next_id();
-        let b = g.next_id();
-        assert_ne!(a, b);
-        assert!(a.starts_with("aw"));
-        assert_ne!(IdGen::new(1).next_id(), IdGen::new(2).next_id());
-    }
 }

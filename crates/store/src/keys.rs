@@ -55,6 +55,48 @@ pub(crate) fn split_id_target(target: &[u8]) -> Option<(&[u8], u32)> {
     Some((target.get(..split)?, u32::from_be_bytes(pos)))
 }
 
+/// The id the store gives a record that came without one: the chunk's
+/// sequence number and the record's position in it, so the record is found
+/// through one index entry per chunk instead of one per record.
+pub(crate) fn generated_id(seq: u64, pos: u32) -> String {
+    let mut id = String::with_capacity(20);
+    id.push_str("aw");
+    push_radix36(&mut id, seq);
+    id.push('-');
+    push_radix36(&mut id, u64::from(pos));
+    id
+}
+
+/// `(seq, pos)` of an id in exactly the form [`generated_id`] writes
+/// (a client may send any id: other spellings of the same numbers are not ours).
+pub(crate) fn parse_generated_id(id: &str) -> Option<(u64, u32)> {
+    let (seq, pos) = id.strip_prefix("aw")?.split_once('-')?;
+    let seq = u64::from_str_radix(seq, 36).ok()?;
+    let pos = u32::try_from(u64::from_str_radix(pos, 36).ok()?).ok()?;
+    (generated_id(seq, pos) == id).then_some((seq, pos))
+}
+
+fn push_radix36(out: &mut String, mut n: u64) {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut buf = [0u8; 13];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = DIGITS[(n % 36) as usize];
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(buf[i..].iter().map(|&b| char::from(b)));
+}
+
+/// The sequence number of a chunk key (its last 8 bytes).
+pub(crate) fn seq_of_chunk_key(key: &[u8]) -> Option<u64> {
+    let split = key.len().checked_sub(8)?;
+    Some(u64::from_be_bytes(key.get(split..)?.try_into().ok()?))
+}
+
 /// The API name of a record key (API names never contain NUL: the server rejects them).
 pub(crate) fn api_of_record_key(key: &[u8]) -> Option<&[u8]> {
     let nul = key.iter().position(|&b| b == 0)?;
@@ -127,6 +169,36 @@ mod tests {
         let ab = record_key("ab", 0, 0);
         assert!(a1 < a2 && a2 < after_api(b"a") && after_api(b"a") <= ab);
         assert_eq!(api_of_record_key(&a1), Some(&b"a"[..]));
+    }
+
+    #[test]
+    fn generated_ids_round_trip_only_in_their_own_spelling() {
+        for (seq, pos) in [
+            (0, 0),
+            (1 << 32, 999),
+            (u64::MAX, u32::MAX),
+            (1_855_000_000 << 20, 7),
+        ] {
+            let id = generated_id(seq, pos);
+            assert!(id.len() <= 24, "{id}");
+            assert_eq!(parse_generated_id(&id), Some((seq, pos)), "{id}");
+        }
+        assert_eq!(generated_id(36, 10), "aw10-a");
+        for other in [
+            "aw010-a",
+            "aw10-A",
+            "AW10-a",
+            "aw10-",
+            "aw-a",
+            "aw10a",
+            "x10-a",
+            "aw+10-a",
+            "aw10-zzzzzzzzz",
+        ] {
+            assert_eq!(parse_generated_id(other), None, "{other}");
+        }
+        let key = record_key("shop", 60_000, 42);
+        assert_eq!(seq_of_chunk_key(&key), Some(42));
     }
 
     #[test]

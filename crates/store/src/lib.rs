@@ -38,15 +38,17 @@ pub trait Store: Send + Sync + 'static {
     fn submit(&self, batch: WriteBatch, on_durable: Option<OnDurable>) -> Result<(), StoreError>;
 
     /// [`Store::submit`] for records only, borrowed: the caller keeps them
-    /// (ingest hands the same records to scoring afterwards). A store that
-    /// encodes on the submitting thread needs no copy; the default clones.
+    /// (ingest hands the same records to scoring afterwards), and a store
+    /// that encodes on the submitting thread needs no copy. A record without
+    /// a request id (`None` or empty) is given one before this returns,
+    /// unique in this store and found by [`Store::record`] and
+    /// [`Store::score`] like any other: the store knows where it puts the
+    /// record, so its own ids can say so and need no index entry each.
     fn submit_records(
         &self,
-        records: &[RecordEntry],
+        records: &mut [RecordEntry],
         on_durable: Option<OnDurable>,
-    ) -> Result<(), StoreError> {
-        self.submit(record_batch(records.to_vec()), on_durable)
-    }
+    ) -> Result<(), StoreError>;
 
     /// A stored record by its request id.
     fn record(&self, id: &str) -> Result<Option<RecordEntry>, StoreError>;

@@ -14,6 +14,8 @@ use std::sync::{Mutex, MutexGuard};
 #[derive(Default)]
 struct Inner {
     next_seq: u64,
+    /// For records submitted without an id.
+    next_id: u64,
     records: BTreeMap<Vec<u8>, AccessRecord>,
     record_ids: BTreeMap<String, Vec<u8>>,
     scores: BTreeMap<String, StoredScore>,
@@ -85,6 +87,23 @@ impl Store for MemoryStore {
             ack(Ok(()));
         }
         Ok(())
+    }
+
+    fn submit_records(
+        &self,
+        records: &mut [RecordEntry],
+        on_durable: Option<OnDurable>,
+    ) -> Result<(), StoreError> {
+        {
+            let mut g = self.lock()?;
+            for e in records.iter_mut() {
+                if e.record.id.as_deref().is_none_or(str::is_empty) {
+                    e.record.id = Some(keys::generated_id(g.next_id, 0));
+                    g.next_id += 1;
+                }
+            }
+        }
+        self.submit(crate::record_batch(records.to_vec()), on_durable)
     }
 
     fn record(&self, id: &str) -> Result<Option<RecordEntry>, StoreError> {

@@ -50,7 +50,10 @@ impl Default for SledConfig {
 struct Trees {
     db: sled::Db,
     records: sled::Tree,
+    /// Request id → chunk key + position, for ids that came with the records.
     record_ids: sled::Tree,
+    /// Chunk sequence number → chunk key: finds records by the ids the store gave them.
+    chunk_seqs: sled::Tree,
     scores: sled::Tree,
     alerts: sled::Tree,
     alerts_by_time: sled::Tree,
@@ -100,6 +103,7 @@ impl SledStore {
         let trees = Trees {
             records: db.open_tree("records")?,
             record_ids: db.open_tree("record_ids")?,
+            chunk_seqs: db.open_tree("chunk_seqs")?,
             scores: db.open_tree("scores")?,
             alerts: db.open_tree("alerts")?,
             alerts_by_time: db.open_tree("alerts_by_time")?,
@@ -114,9 +118,13 @@ impl SledStore {
         // Submitters take sequence numbers (and index ids under them) before
         // the writer persists the high-water mark, so after a crash some were
         // taken past it. Jumping far ahead means no new chunk can ever reuse
-        // a key that a surviving id entry points at.
+        // a key that a surviving id entry points at. Starting from the clock
+        // as well keeps the ids the store gives records (which carry the
+        // sequence number) apart from those of an earlier, wiped store.
         let next_seq = Arc::new(AtomicU64::new(
-            read_u64(&trees.meta, META_NEXT_SEQ)?.saturating_add(SEQ_RESTART_GAP),
+            read_u64(&trees.meta, META_NEXT_SEQ)?
+                .saturating_add(SEQ_RESTART_GAP)
+                .max(clock_seq()),
         ));
         let sink = SledSink {
             trees: trees.clone(),
@@ -135,16 +143,15 @@ impl SledStore {
     /// other submitters. Id index entries are inserted here: one that reaches
     /// the disk before its chunk only ever points at nothing, which reads as
     /// "not found", never as a wrong record.
-    fn prepare(&self, batch: WriteBatch) -> Result<Prepared, StoreError> {
-        let t = &self.trees;
-        let (chunks, new_records) = self.prepare_records(&batch.records)?;
+    fn prepare(&self, mut batch: WriteBatch) -> Result<Prepared, StoreError> {
+        let (chunks, new_records) = self.prepare_records(&mut batch.records)?;
         let mut scores: BTreeMap<Vec<u8>, Vec<ChunkScore>> = BTreeMap::new();
         let remembered = self.recent.take(batch.scores.iter().map(|s| s.id.as_str()));
         for (score, remembered) in batch.scores.iter().zip(remembered) {
             let target = match remembered {
                 Some(target) => target,
-                None => match t.record_ids.get(score.id.as_bytes())? {
-                    Some(target) => target.to_vec(),
+                None => match self.locate(&score.id)? {
+                    Some(target) => target,
                     None => {
                         tracing::debug!(id = %score.id, "score for an unknown record dropped");
                         continue;
@@ -180,30 +187,77 @@ impl SledStore {
         })
     }
 
-    /// Records grouped into chunks, encoded, and their ids indexed.
+    /// Records grouped into chunks and encoded. Records without an id get
+    /// one naming their chunk's sequence number and their position in it,
+    /// found through one `chunk_seqs` entry per chunk; only ids that came
+    /// with the records take an entry each in the id index (inserting one
+    /// copies a sled leaf: it was a quarter of the service's CPU at full ingest).
     #[allow(clippy::type_complexity)]
     fn prepare_records(
         &self,
-        records: &[RecordEntry],
+        records: &mut [RecordEntry],
     ) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, u64), StoreError> {
-        let mut chunks = Vec::new();
+        let groups = chunks_of(records, &self.next_seq);
+        let mut chunks = Vec::with_capacity(groups.len());
         let mut ids = Chunked::new(&self.trees.record_ids);
+        let mut seqs = sled::Batch::default();
         let mut new_records = 0u64;
         let mut targets = Vec::with_capacity(records.len());
-        for (chunk_key, chunk) in chunks_of(records, &self.next_seq) {
-            for (pos, rec) in chunk.iter().enumerate() {
-                if let Some(id) = &rec.id {
-                    let target = keys::id_target(&chunk_key, pos as u32);
-                    ids.insert(id.as_bytes(), target.as_slice())?;
-                    targets.push((Box::<str>::from(id.as_str()), target));
+        for (chunk_key, seq, members) in groups {
+            for (pos, &i) in members.iter().enumerate() {
+                let Some(entry) = records.get_mut(i) else {
+                    continue;
+                };
+                let pos = u32::try_from(pos).unwrap_or(u32::MAX);
+                let target = keys::id_target(&chunk_key, pos);
+                match &entry.record.id {
+                    Some(id) if !id.is_empty() => {
+                        ids.insert(id.as_bytes(), target.as_slice())?;
+                        targets.push((Box::<str>::from(id.as_str()), target));
+                    }
+                    _ => {
+                        let id = keys::generated_id(seq, pos);
+                        targets.push((Box::<str>::from(id.as_str()), target));
+                        entry.record.id = Some(id);
+                    }
                 }
             }
+            seqs.insert(&seq.to_be_bytes(), chunk_key.as_slice());
+            let chunk: Vec<&AccessRecord> = members
+                .iter()
+                .filter_map(|&i| records.get(i))
+                .map(|e| &e.record)
+                .collect();
             new_records += chunk.len() as u64;
             chunks.push((chunk_key, encode_chunk(&chunk)?));
         }
         ids.finish()?;
+        self.trees.chunk_seqs.apply_batch(seqs)?;
         self.recent.remember(targets);
         Ok((chunks, new_records))
+    }
+
+    /// Where the record with request id `id` is (chunk key + position).
+    fn locate(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let t = &self.trees;
+        if let Some(target) = t.record_ids.get(id.as_bytes())? {
+            return Ok(Some(target.to_vec()));
+        }
+        let Some((seq, pos)) = keys::parse_generated_id(id) else {
+            return Ok(None);
+        };
+        let Some(chunk_key) = t.chunk_seqs.get(seq.to_be_bytes())? else {
+            return Ok(None);
+        };
+        let Some(chunk) = t.records.get(&chunk_key)? else {
+            return Ok(None);
+        };
+        // A client may send an id of this form for a record of its own: the
+        // slot must hold a record with exactly this id.
+        let holds_it = decode_chunk(&chunk)?
+            .get(pos as usize)
+            .is_some_and(|r| r.id.as_deref() == Some(id));
+        Ok(holds_it.then(|| keys::id_target(&chunk_key, pos)))
     }
 
     /// The API names of stored records (as key prefixes), one seek per API.
@@ -240,6 +294,15 @@ impl Drop for SledStore {
             tracing::error!(error = %e, "flushing the store on close failed");
         }
     }
+}
+
+/// Wall-clock milliseconds times 2^20: a sequence number no earlier store
+/// reached unless it took a million chunks per millisecond of its life.
+fn clock_seq() -> u64 {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    ms.saturating_mul(1 << 20)
 }
 
 fn read_u64(tree: &sled::Tree, key: &[u8]) -> Result<u64, StoreError> {
@@ -356,25 +419,22 @@ pub(crate) struct ChunkScore {
 /// A batch's records grouped by (API, time bucket), each group sorted by
 /// time and given its chunk key. sled copies a leaf on every insert, so one
 /// value per chunk instead of one per record is what makes ingest fast.
-/// Records grouped by (API, minute), time-sorted, each group under a fresh
-/// chunk key. Borrowed: encoding needs no copy of the records.
-fn chunks_of<'a>(
-    records: &'a [RecordEntry],
-    next_seq: &AtomicU64,
-) -> Vec<(Vec<u8>, Vec<&'a AccessRecord>)> {
-    let mut groups: BTreeMap<(&str, i64), Vec<&AccessRecord>> = BTreeMap::new();
-    for e in records {
+/// Records grouped by (API, minute), each group (as indices into `records`)
+/// time-sorted under a fresh chunk key and its sequence number.
+fn chunks_of(records: &[RecordEntry], next_seq: &AtomicU64) -> Vec<(Vec<u8>, u64, Vec<usize>)> {
+    let mut groups: BTreeMap<(&str, i64), Vec<usize>> = BTreeMap::new();
+    for (i, e) in records.iter().enumerate() {
         groups
             .entry((e.api.as_str(), keys::bucket_of(e.record.ts_ms)))
             .or_default()
-            .push(&e.record);
+            .push(i);
     }
     groups
         .into_iter()
-        .map(|((api, bucket), mut recs)| {
-            recs.sort_by_key(|r| r.ts_ms);
-            let key = keys::record_key(api, bucket, next_seq.fetch_add(1, Ordering::Relaxed));
-            (key, recs)
+        .map(|((api, bucket), mut members)| {
+            members.sort_by_key(|&i| records.get(i).map_or(i64::MIN, |e| e.record.ts_ms));
+            let seq = next_seq.fetch_add(1, Ordering::Relaxed);
+            (keys::record_key(api, bucket, seq), seq, members)
         })
         .collect()
 }
@@ -490,7 +550,7 @@ impl Store for SledStore {
 
     fn submit_records(
         &self,
-        records: &[RecordEntry],
+        records: &mut [RecordEntry],
         on_durable: Option<OnDurable>,
     ) -> Result<(), StoreError> {
         let (chunks, new_records) = self.prepare_records(records)?;
@@ -505,7 +565,7 @@ impl Store for SledStore {
     }
 
     fn record(&self, id: &str) -> Result<Option<RecordEntry>, StoreError> {
-        let Some(target) = self.trees.record_ids.get(id.as_bytes())? else {
+        let Some(target) = self.locate(id)? else {
             return Ok(None);
         };
         let Some((chunk_key, pos)) = keys::split_id_target(&target) else {
@@ -610,7 +670,7 @@ impl Store for SledStore {
     }
 
     fn score(&self, id: &str) -> Result<Option<StoredScore>, StoreError> {
-        let Some(target) = self.trees.record_ids.get(id.as_bytes())? else {
+        let Some(target) = self.locate(id)? else {
             return Ok(None);
         };
         let Some((chunk_key, pos)) = keys::split_id_target(&target) else {
@@ -830,15 +890,24 @@ impl Store for SledStore {
                 for (k, v) in &chunk {
                     let mut ids = sled::Batch::default();
                     let recs = decode_chunk(v).unwrap_or_default();
+                    let seq = keys::seq_of_chunk_key(k);
                     for (pos, rec) in recs.iter().enumerate() {
+                        let pos = u32::try_from(pos).unwrap_or(u32::MAX);
                         if let Some(id) = &rec.id {
-                            let target = keys::id_target(k, pos as u32);
+                            // The store's own ids have no id-index entry.
+                            if seq.is_some_and(|seq| *id == keys::generated_id(seq, pos)) {
+                                continue;
+                            }
+                            let target = keys::id_target(k, pos);
                             if t.record_ids.get(id.as_bytes())?.as_deref() == Some(&target[..]) {
                                 ids.remove(id.as_bytes());
                             }
                         }
                     }
                     t.record_ids.apply_batch(ids)?;
+                    if let Some(seq) = seq {
+                        t.chunk_seqs.remove(seq.to_be_bytes())?;
+                    }
                     if let Some(s) = t.scores.remove(k)? {
                         let n: Vec<ChunkScore> = decode("scores", &s).unwrap_or_default();
                         stats.scores += n.len() as u64;

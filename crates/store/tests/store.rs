@@ -431,3 +431,113 @@ fn a_fair_scan_gives_every_api_its_share() {
         assert_eq!(gamma, vec![1_000, 71_000, 141_000, 211_000], "oldest first");
     });
 }
+
+/// `submit_records`, waiting until the records are durable.
+fn submit_records_durable(s: &dyn Store, records: &mut [RecordEntry]) {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    s.submit_records(
+        records,
+        Some(Box::new(move |res| {
+            let _ = tx.send(res);
+        })),
+    )
+    .expect("submit");
+    rx.recv().expect("ack").expect("durable");
+}
+
+fn without_id(api: &str, ts: i64) -> RecordEntry {
+    let mut e = entry(api, "", ts);
+    e.record.id = if ts % 2 == 0 {
+        None
+    } else {
+        Some(String::new())
+    };
+    e
+}
+
+#[test]
+fn records_without_ids_get_ids_that_find_them_and_their_scores() {
+    both(|s| {
+        let mut batch = vec![
+            without_id("shop", 70_000),
+            entry("shop", "given", 5),
+            without_id("bank", 3),
+            without_id("shop", 4),
+            without_id("shop", 61_000),
+        ];
+        submit_records_durable(s, &mut batch);
+        assert_eq!(batch[1].record.id.as_deref(), Some("given"), "kept");
+        let ids: Vec<String> = batch
+            .iter()
+            .map(|e| e.record.id.clone().expect("every record has an id now"))
+            .collect();
+        assert!(ids.iter().all(|id| !id.is_empty()));
+        let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len(), "{ids:?}");
+        for e in &batch {
+            let id = e.record.id.as_deref().expect("id");
+            let found = s.record(id).expect("read").expect("found by its id");
+            assert_eq!(found, *e);
+        }
+        let scores: Vec<StoredScore> = batch
+            .iter()
+            .map(|e| StoredScore {
+                id: e.record.id.clone().expect("id"),
+                api: e.api.clone(),
+                endpoint: "GET /v1/items/{id}".into(),
+                ts_ms: e.record.ts_ms,
+                score: e.record.ts_ms as f64 / 1e6,
+                attack: None,
+            })
+            .collect();
+        write_durable(
+            s,
+            WriteBatch {
+                scores: scores.clone(),
+                ..WriteBatch::default()
+            },
+        )
+        .expect("scores");
+        for want in scores {
+            assert_eq!(s.score(&want.id).expect("read"), Some(want));
+        }
+        // A second batch never reuses an id.
+        let mut more = vec![without_id("shop", 70_000), without_id("shop", 4)];
+        submit_records_durable(s, &mut more);
+        for e in &more {
+            assert!(!ids.contains(e.record.id.as_ref().expect("id")));
+        }
+    });
+}
+
+#[test]
+fn sled_ids_of_the_store_form_that_name_no_such_record_find_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let generated = {
+        let s = sled_at(dir.path());
+        // One chunk: "given" at position 0, the generated record at position 1.
+        let mut batch = vec![entry("shop", "given", 1), without_id("shop", 2)];
+        submit_records_durable(&s, &mut batch);
+        batch[1].record.id.clone().expect("id")
+    };
+    let s = sled_at(dir.path());
+    assert_eq!(
+        s.record(&generated)
+            .expect("read")
+            .and_then(|e| e.record.id),
+        Some(generated.clone()),
+        "found after reopen"
+    );
+    let (prefix, pos) = generated.rsplit_once('-').expect("store id form");
+    assert_eq!(pos, "1");
+    // Position 0 holds "given", position 5 nothing: neither is this id's record.
+    for spoof in [format!("{prefix}-0"), format!("{prefix}-5")] {
+        assert!(s.record(&spoof).expect("read").is_none(), "{spoof}");
+        assert!(s.score(&spoof).expect("read").is_none(), "{spoof}");
+    }
+    // Retention drops the record and its chunk's entry.
+    let stats = s.apply_retention(10 * 60_000).expect("retention");
+    assert_eq!(stats.records, 2);
+    assert!(s.record(&generated).expect("read").is_none());
+    assert!(s.record("given").expect("read").is_none());
+}
