@@ -18,6 +18,13 @@ pub struct SimulateArgs {
     /// DIR/incidents.ndjson; their records stay labelled benign.
     #[arg(long)]
     pub monitoring_incidents: bool,
+    /// Make the test day a normal day for API health monitoring: no attack
+    /// episodes, no 5xx outage, no marketing surge (the rest of the benign
+    /// traffic stays: new users, travel, the app release, bulk exports);
+    /// every record labelled benign. With --monitoring-incidents, the three
+    /// incidents are injected into that day.
+    #[arg(long)]
+    pub normal_day: bool,
 }
 
 pub fn run(args: &SimulateArgs) -> anyhow::Result<()> {
@@ -28,6 +35,7 @@ pub fn run(args: &SimulateArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let opts = SimOptions {
         monitoring_incidents: args.monitoring_incidents,
+        normal_day: args.normal_day,
     };
     let summary = write_dir_with(&args.out, &cfg, &opts).map_err(|e| match e {
         SimError::Scale(_) => super::bad_input(format!("--scale: {e}")),

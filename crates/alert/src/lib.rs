@@ -196,6 +196,12 @@ pub struct Alert {
     /// Extension: what a monitoring alert is about; absent on attack alerts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitor: Option<MonitorKind>,
+    /// Extension: the endpoint (`METHOD template`) a monitoring alert is
+    /// about when it concerns one; absent on API-wide monitoring alerts
+    /// (those that group several endpoints list them in `evidence`) and on
+    /// attack alerts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
     /// Extension: epoch ms of `first_seen` / `last_seen`, for range queries.
     #[serde(default)]
     pub first_seen_ms: i64,
@@ -452,6 +458,7 @@ mod owner_tests {
             count: 1,
             family: AlertFamily::Attack,
             monitor: None,
+            endpoint: None,
             first_seen_ms: 0,
             last_seen_ms: 1000,
         };
@@ -496,21 +503,25 @@ mod owner_tests {
             count: 1,
             family: AlertFamily::Attack,
             monitor: None,
+            endpoint: None,
             first_seen_ms: 0,
             last_seen_ms: 1000,
         };
         let attack_json = serde_json::to_value(&attack).expect("json");
         assert!(attack_json.get("monitor").is_none());
+        assert!(attack_json.get("endpoint").is_none());
 
         let monitoring = Alert {
             attack: None,
             family: AlertFamily::Monitoring,
             monitor: Some(MonitorKind::LatencyRegression),
+            endpoint: Some("GET /search".into()),
             ..attack
         };
         let json = serde_json::to_value(&monitoring).expect("json");
         assert_eq!(json["family"], "monitoring");
         assert_eq!(json["monitor"], "latency_regression");
+        assert_eq!(json["endpoint"], "GET /search");
         assert!(json["attack"].is_null(), "present and null: {json}");
         let back: Alert = serde_json::from_value(json).expect("round trip");
         assert_eq!(back, monitoring);

@@ -114,6 +114,7 @@ impl AlertBook {
             count: 1,
             family: AlertFamily::Attack,
             monitor: None,
+            endpoint: None,
             first_seen_ms: ts_ms,
             last_seen_ms: ts_ms,
         };

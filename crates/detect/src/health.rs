@@ -67,7 +67,7 @@ impl HealthState {
 }
 
 /// A monitoring alert in the shape of every alert: no attack, the API as
-/// its entity.
+/// its entity, its endpoint when it concerns one.
 fn monitoring_alert(m: &MonitorAlert) -> Alert {
     Alert {
         id: m.id.clone(),
@@ -87,6 +87,7 @@ fn monitoring_alert(m: &MonitorAlert) -> Alert {
         count: m.count,
         family: AlertFamily::Monitoring,
         monitor: Some(m.kind),
+        endpoint: m.endpoint.clone(),
         first_seen_ms: m.first_seen_ms,
         last_seen_ms: m.last_seen_ms,
     }

@@ -23,15 +23,6 @@ fn records(sim: &[SimRecord], fp: &Fingerprinter) -> Vec<AccessRecord> {
         .collect()
 }
 
-/// The simulator names an incident's API by host (`shop.example.com`),
-/// discovery by its first label (`shop`).
-fn same_api(alert_api: &str, incident_api: &str) -> bool {
-    alert_api == incident_api
-        || incident_api
-            .strip_prefix(alert_api)
-            .is_some_and(|rest| rest.starts_with('.'))
-}
-
 #[test]
 fn each_incident_raises_one_monitoring_alert_of_its_kind_in_time() {
     let sim = generate_with(
@@ -41,6 +32,7 @@ fn each_incident_raises_one_monitoring_alert_of_its_kind_in_time() {
         },
         &SimOptions {
             monitoring_incidents: true,
+            ..SimOptions::default()
         },
     );
     assert_eq!(sim.incidents.len(), 3);
@@ -91,7 +83,7 @@ fn each_incident_raises_one_monitoring_alert_of_its_kind_in_time() {
             .iter()
             .filter(|a| {
                 a.monitor == Some(kind)
-                    && same_api(&a.api, incident.api)
+                    && a.api == incident.api
                     && a.last_seen_ms >= incident.start_ms
                     && a.first_seen_ms <= incident.end_ms
             })

@@ -50,6 +50,7 @@ fn main() {
         &SimConfig { seed: 1, scale },
         &SimOptions {
             monitoring_incidents: true,
+            ..SimOptions::default()
         },
     );
     let prepare = |records: &[SimRecord]| -> Vec<Prepared> {

@@ -18,15 +18,21 @@
 //! minute); the second training day of seeds 1-8, replayed against a model
 //! of the first, raised nothing (seeds 1-3 also at scales 0.3 and 1.0). Windows below the
 //! minimum sample counts are not judged, so low-traffic endpoints do not
-//! flap (and are not monitored below that volume). Alerts are deduplicated
-//! per (api, endpoint-or-api, kind): a deviation within
-//! [`MonitorConfig::cooldown_ms`] of the last one grows the same alert.
+//! flap (and are not monitored below that volume). Alerts are grouped per
+//! (api, kind): a deviation within [`MonitorConfig::cooldown_ms`] of the
+//! last one of its API and kind grows the same alert, whichever endpoint it
+//! is on, so one outage across several endpoints is one alert for whoever
+//! answers for the API. An alert names its endpoint while it concerns one
+//! ([`MonitorAlert::endpoint`]); grouping several, it is API-wide and lists
+//! them ([`MonitorAlert::endpoints`], and evidence rows
+//! [`ENDPOINT_EVIDENCE_PREFIX`]`<endpoint>`).
 //!
 //! Kinds and where they are judged: `latency_regression`,
-//! `error_rate_spike` and `response_size_shift` per endpoint (one API-wide
-//! alert instead when [`MonitorConfig::api_wide_endpoints`] or more endpoints
-//! deviate together); `traffic_surge`, `traffic_drop` and `country_shift` per
-//! API.
+//! `error_rate_spike` and `response_size_shift` per endpoint (judged
+//! API-wide instead when [`MonitorConfig::api_wide_endpoints`] or more
+//! endpoints deviate together, so many endpoints each just under their
+//! persistence still make an alert); `traffic_surge`, `traffic_drop` and
+//! `country_shift` per API.
 //!
 //! Time is traffic time: ticks close when a later record (of any API)
 //! arrives, so a silent API is noticed as soon as other traffic moves the
@@ -299,6 +305,12 @@ impl MonitorConfig {
     }
 }
 
+/// Feature name prefix of the evidence rows that list the endpoints of a
+/// grouped alert: `endpoint:GET /products/{id}`, observed vs baseline of
+/// that endpoint's main figure (error ratio, latency p95, response size p50)
+/// at its strongest.
+pub const ENDPOINT_EVIDENCE_PREFIX: &str = "endpoint:";
+
 /// A monitoring alert: same shape as an attack alert where it can be.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MonitorAlert {
@@ -306,8 +318,14 @@ pub struct MonitorAlert {
     pub kind: MonitorKind,
     pub severity: Severity,
     pub api: String,
-    /// `None` for API-wide alerts.
+    /// The endpoint when the alert concerns exactly one; `None` for
+    /// API-level kinds and for alerts grouping several endpoints.
     pub endpoint: Option<String>,
+    /// Every endpoint the alert groups, in the order they deviated (empty
+    /// for API-level kinds); with two or more, `evidence` ends with one
+    /// [`ENDPOINT_EVIDENCE_PREFIX`] row each.
+    #[serde(default)]
+    pub endpoints: Vec<String>,
     /// The strongest deviation seen (a ratio or a z-score, see `threshold`).
     pub score: f64,
     /// What `score` had to reach.

@@ -5,8 +5,11 @@ use crate::model::{ApiBaseline, MonitorModel, SeriesBaseline};
 use crate::window::{
     Series, WindowStats, FLAG_4XX, FLAG_5XX, FLAG_NEW_COUNTRY, FLAG_SIZE, FLAG_SLOW,
 };
-use crate::{EndpointFigures, MonitorAlert, MonitorConfig, MonitorKind, MonitorSample, Quantiles};
-use apiwarden_alert::MAX_ALERT_REQUEST_IDS;
+use crate::{
+    EndpointFigures, MonitorAlert, MonitorConfig, MonitorKind, MonitorSample, Quantiles,
+    ENDPOINT_EVIDENCE_PREFIX,
+};
+use apiwarden_alert::{Evidence, MAX_ALERT_REQUEST_IDS};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -37,8 +40,38 @@ struct ApiState {
     country_index: BTreeMap<String, u16>,
 }
 
-/// Which series an alert is about.
-type AlertKey = (usize, Option<usize>, MonitorKind);
+/// What an alert groups: one API's deviations of one kind, whichever of
+/// its endpoints show them (an outage hitting several endpoints is one
+/// incident for whoever answers for the API), and for errors of one class
+/// ([`error_class`]: a 5xx outage and a wave of 4xx are different problems).
+type GroupKey = (usize, MonitorKind, u8);
+/// One series' alert key: the API's series (`None`) or an endpoint's.
+type SeriesKey = (usize, Option<usize>, MonitorKind, u8);
+
+/// One deviation to raise from an evaluation.
+struct Raised {
+    key: GroupKey,
+    /// The strongest deviation.
+    deviation: Deviation,
+    /// The endpoints deviating, each with its deviation (empty for the
+    /// API-level kinds: traffic and countries).
+    endpoints: Vec<(usize, Deviation)>,
+    ids: Vec<String>,
+    run_start_ms: i64,
+}
+
+/// An alert and what it groups.
+struct TrackedAlert {
+    alert: MonitorAlert,
+    /// Evidence of the strongest deviation, before the endpoint rows.
+    main_evidence: Vec<Evidence>,
+    /// Endpoints in the order they joined, with the score and main figure
+    /// of their strongest deviation.
+    endpoints: Vec<(String, f64, Evidence)>,
+    group: GroupKey,
+    /// The series whose deviations it carries.
+    series: Vec<SeriesKey>,
+}
 
 /// Follows live traffic against a [`MonitorModel`] and raises monitoring alerts.
 pub struct MonitorTracker {
@@ -50,8 +83,11 @@ pub struct MonitorTracker {
     current_tick: Option<i64>,
     first_tick: i64,
     last_ts_ms: i64,
-    alerts: Vec<MonitorAlert>,
-    latest: BTreeMap<AlertKey, usize>,
+    alerts: Vec<TrackedAlert>,
+    /// Each series' latest alert: within the cool-down it grows again.
+    latest_of_series: BTreeMap<SeriesKey, usize>,
+    /// Each group's latest alert: other endpoints join it while it is active.
+    latest_of_group: BTreeMap<GroupKey, usize>,
     scratch: WindowStats,
     untracked_records: u64,
 }
@@ -67,7 +103,8 @@ impl MonitorTracker {
             first_tick: 0,
             last_ts_ms: i64::MIN,
             alerts: Vec::new(),
-            latest: BTreeMap::new(),
+            latest_of_series: BTreeMap::new(),
+            latest_of_group: BTreeMap::new(),
             scratch: WindowStats::default(),
             untracked_records: 0,
         }
@@ -104,7 +141,7 @@ impl MonitorTracker {
     /// All alerts, in opening order, in their latest state (at most
     /// [`MonitorConfig::max_alerts`]: the oldest closed ones are forgotten).
     pub fn alerts(&self) -> Vec<MonitorAlert> {
-        self.alerts.clone()
+        self.alerts.iter().map(|t| t.alert.clone()).collect()
     }
 
     /// Records not tracked because the API cap was reached.
@@ -219,7 +256,9 @@ impl MonitorTracker {
         let window_start_ms = (closing - i64::from(cfg.window_ticks) + 1) * cfg.tick_ms;
         let window_end_ms = (closing + 1) * cfg.tick_ms;
         let window_seconds = (window_end_ms - window_start_ms) as f64 / 1000.0;
-        let mut raised: Vec<(AlertKey, Deviation, Vec<String>)> = Vec::new();
+        // A run of `streak` deviating evaluations began with this tick.
+        let run_start = |streak: u32| (closing - i64::from(streak) + 1) * cfg.tick_ms;
+        let mut raised: Vec<Raised> = Vec::new();
         for (api_pos, api) in self.apis.iter_mut().enumerate() {
             api.series.expire(closing, cfg.window_ticks);
             let Some(api_base) = &api.baseline else {
@@ -261,10 +300,17 @@ impl MonitorTracker {
                     match hit {
                         Some((_, d)) if !api_wide => {
                             *streak += 1;
-                            if *streak >= cfg.persistence_ticks {
+                            let run = *streak;
+                            if run >= cfg.persistence_ticks {
                                 let ids =
                                     endpoint.series.ids(kind_mask(kind), MAX_ALERT_REQUEST_IDS);
-                                raised.push(((api_pos, Some(pos), kind), d.clone(), ids));
+                                raised.push(Raised {
+                                    key: (api_pos, kind, error_class(d)),
+                                    deviation: d.clone(),
+                                    endpoints: vec![(pos, d.clone())],
+                                    ids,
+                                    run_start_ms: run_start(run),
+                                });
                             }
                         }
                         _ => *streak = 0,
@@ -273,18 +319,25 @@ impl MonitorTracker {
                 let streak = &mut api.series.streaks[kind_index(kind)];
                 if api_wide {
                     *streak += 1;
+                    let run = *streak;
                     let worst = deviating
                         .iter()
                         .max_by(|a, b| a.1.score.total_cmp(&b.1.score))
                         .map(|(_, d)| d.clone());
-                    if let (true, Some(mut d)) = (*streak >= cfg.persistence_ticks, worst) {
-                        d.evidence.push(apiwarden_alert::Evidence {
+                    if let (true, Some(mut d)) = (run >= cfg.persistence_ticks, worst) {
+                        d.evidence.push(Evidence {
                             feature: "endpoints_deviating".into(),
                             observed: deviating.len() as f64,
                             baseline: 0.0,
                         });
                         let ids = api.series.ids(kind_mask(kind), MAX_ALERT_REQUEST_IDS);
-                        raised.push(((api_pos, None, kind), d, ids));
+                        raised.push(Raised {
+                            key: (api_pos, kind, error_class(&d)),
+                            deviation: d,
+                            endpoints: deviating.iter().map(|&(p, d)| (*p, d.clone())).collect(),
+                            ids,
+                            run_start_ms: run_start(run),
+                        });
                     }
                 } else {
                     *streak = 0;
@@ -316,117 +369,182 @@ impl MonitorTracker {
                 match hit {
                     Some(d) => {
                         *streak += 1;
-                        if *streak >= cfg.persistence_ticks {
+                        let run = *streak;
+                        if run >= cfg.persistence_ticks {
                             let ids = api.series.ids(kind_mask(kind), MAX_ALERT_REQUEST_IDS);
-                            raised.push(((api_pos, None, kind), d.clone(), ids));
+                            raised.push(Raised {
+                                key: (api_pos, kind, 0),
+                                deviation: d.clone(),
+                                endpoints: Vec::new(),
+                                ids,
+                                run_start_ms: run_start(run),
+                            });
                         }
                     }
                     None => *streak = 0,
                 }
             }
         }
-        for (key, deviation, ids) in raised {
-            let streak = self.streak(key);
-            let run_start_ms = (closing - i64::from(streak) + 1) * cfg.tick_ms;
-            let alert = self.raise(key, deviation, ids, run_start_ms, window_end_ms);
-            changed.push(alert);
+        // Several endpoints of one alert in one evaluation: the alert is
+        // reported once, in its state after all of them.
+        let mut touched: Vec<usize> = Vec::new();
+        for r in raised {
+            let i = self.raise(r, window_end_ms);
+            if !touched.contains(&i) {
+                touched.push(i);
+            }
         }
+        changed.extend(
+            touched
+                .into_iter()
+                .filter_map(|i| self.alerts.get(i).map(|t| t.alert.clone())),
+        );
     }
 
-    fn streak(&self, (api, endpoint, kind): AlertKey) -> u32 {
-        let Some(a) = self.apis.get(api) else {
-            return 0;
+    /// Opens an alert, or grows one: the last alert of one of the deviating
+    /// series when it was seen within the cool-down, else the API's alert
+    /// of the same kind while it is active (seen within a window of this
+    /// run's start: an incident spreading to another endpoint), adding the
+    /// deviation's endpoints to it. Returns its index.
+    fn raise(&mut self, r: Raised, now_ms: i64) -> usize {
+        let Raised {
+            key,
+            deviation,
+            endpoints,
+            ids,
+            run_start_ms,
+        } = r;
+        let (api_pos, kind, class) = key;
+        let api = self.apis.get(api_pos);
+        let named: Vec<(String, f64, Evidence)> = endpoints
+            .iter()
+            .filter_map(|(pos, d)| {
+                let name = api?.endpoints.get(*pos)?.name.clone();
+                Some((name, d.score, d.evidence.first()?.clone()))
+            })
+            .collect();
+        let series: Vec<SeriesKey> = if endpoints.is_empty() {
+            vec![(api_pos, None, kind, class)]
+        } else {
+            endpoints
+                .iter()
+                .map(|(pos, _)| (api_pos, Some(*pos), kind, class))
+                .collect()
         };
-        let series = match endpoint {
-            Some(e) => a.endpoints.get(e).map(|e| &e.series),
-            None => Some(&a.series),
-        };
-        series.map_or(0, |s| s.streaks[kind_index(kind)])
-    }
-
-    /// Opens an alert, or grows the last one of the same key when it was seen
-    /// within the cool-down.
-    fn raise(
-        &mut self,
-        key: AlertKey,
-        deviation: Deviation,
-        ids: Vec<String>,
-        run_start_ms: i64,
-        now_ms: i64,
-    ) -> MonitorAlert {
-        let recent = self.latest.get(&key).copied().filter(|&i| {
-            self.alerts
+        let alerts = &self.alerts;
+        let seen_within = |i: usize, gap: i64| {
+            alerts
                 .get(i)
-                .is_some_and(|a| a.last_seen_ms + self.cfg.cooldown_ms >= run_start_ms)
-        });
-        if let Some(alert) = recent.and_then(|i| self.alerts.get_mut(i)) {
-            alert.last_seen_ms = alert.last_seen_ms.max(now_ms);
-            alert.count += 1;
-            if deviation.score > alert.score {
-                alert.score = deviation.score;
-                alert.severity = alert.severity.max(deviation.severity);
-                alert.evidence = deviation.evidence;
-            }
-            for id in ids {
-                if alert.request_ids.len() >= MAX_ALERT_REQUEST_IDS {
-                    break;
+                .is_some_and(|t| t.alert.last_seen_ms + gap >= run_start_ms)
+        };
+        let same_series = series
+            .iter()
+            .filter_map(|k| self.latest_of_series.get(k).copied())
+            .find(|&i| seen_within(i, self.cfg.cooldown_ms));
+        let window_ms = i64::from(self.cfg.window_ticks) * self.cfg.tick_ms;
+        let active = self
+            .latest_of_group
+            .get(&key)
+            .copied()
+            .filter(|&i| seen_within(i, window_ms));
+        if let Some(i) = same_series.or(active) {
+            if let Some(t) = self.alerts.get_mut(i) {
+                let alert = &mut t.alert;
+                // One evaluation counts once, however many endpoints it hit.
+                if now_ms > alert.last_seen_ms {
+                    alert.count += 1;
                 }
-                if !alert.request_ids.contains(&id) {
-                    alert.request_ids.push(id);
+                alert.last_seen_ms = alert.last_seen_ms.max(now_ms);
+                if deviation.score > alert.score {
+                    alert.score = deviation.score;
+                    alert.severity = alert.severity.max(deviation.severity);
+                    t.main_evidence = deviation.evidence;
                 }
+                for id in ids {
+                    if alert.request_ids.len() >= MAX_ALERT_REQUEST_IDS {
+                        break;
+                    }
+                    if !alert.request_ids.contains(&id) {
+                        alert.request_ids.push(id);
+                    }
+                }
+                for (name, score, row) in named {
+                    match t.endpoints.iter_mut().find(|e| e.0 == name) {
+                        Some(e) if score > e.1 => *e = (name, score, row),
+                        Some(_) => {}
+                        None => t.endpoints.push((name, score, row)),
+                    }
+                }
+                for k in &series {
+                    if !t.series.contains(k) {
+                        t.series.push(*k);
+                    }
+                }
+                t.refresh();
+                for k in series {
+                    self.latest_of_series.insert(k, i);
+                }
+                self.latest_of_group.insert(key, i);
+                return i;
             }
-            return alert.clone();
         }
         if self.alerts.len() >= self.cfg.max_alerts {
             self.forget_old_alerts(now_ms);
         }
-        let (api_pos, endpoint_pos, kind) = key;
-        let api = self.apis.get(api_pos);
-        let api_name = api.map(|a| a.name.clone()).unwrap_or_default();
-        let endpoint = endpoint_pos
-            .and_then(|e| api.and_then(|a| a.endpoints.get(e)))
-            .map(|e| e.name.clone());
-        let alert = MonitorAlert {
-            id: alert_id(&api_name, endpoint.as_deref(), kind, run_start_ms),
-            kind,
-            severity: deviation.severity,
-            api: api_name,
-            endpoint,
-            score: deviation.score,
-            threshold: deviation.threshold,
-            first_seen_ms: run_start_ms,
-            last_seen_ms: now_ms,
-            request_ids: ids.into_iter().take(MAX_ALERT_REQUEST_IDS).collect(),
-            evidence: deviation.evidence,
-            count: 1,
+        let api_name = self
+            .apis
+            .get(api_pos)
+            .map(|a| a.name.clone())
+            .unwrap_or_default();
+        let first_endpoint = named.first().map(|e| e.0.clone());
+        let mut tracked = TrackedAlert {
+            alert: MonitorAlert {
+                id: alert_id(&api_name, first_endpoint.as_deref(), kind, run_start_ms),
+                kind,
+                severity: deviation.severity,
+                api: api_name,
+                endpoint: None,
+                endpoints: Vec::new(),
+                score: deviation.score,
+                threshold: deviation.threshold,
+                first_seen_ms: run_start_ms,
+                last_seen_ms: now_ms,
+                request_ids: ids.into_iter().take(MAX_ALERT_REQUEST_IDS).collect(),
+                evidence: Vec::new(),
+                count: 1,
+            },
+            main_evidence: deviation.evidence,
+            endpoints: named,
+            group: key,
+            series: series.clone(),
         };
-        self.latest.insert(key, self.alerts.len());
-        self.alerts.push(alert.clone());
-        alert
+        tracked.refresh();
+        let i = self.alerts.len();
+        for k in series {
+            self.latest_of_series.insert(k, i);
+        }
+        self.latest_of_group.insert(key, i);
+        self.alerts.push(tracked);
+        i
     }
 
     /// Drops closed alerts (past their cool-down), then the oldest half if
-    /// all are open, and re-points the dedup index at what is left.
+    /// all are open, and re-points the dedup indexes at what is left.
     fn forget_old_alerts(&mut self, now_ms: i64) {
         let cooldown = self.cfg.cooldown_ms;
-        self.alerts.retain(|a| a.last_seen_ms + cooldown >= now_ms);
+        self.alerts
+            .retain(|t| t.alert.last_seen_ms + cooldown >= now_ms);
         if self.alerts.len() >= self.cfg.max_alerts {
             let excess = self.alerts.len() - self.cfg.max_alerts / 2;
             self.alerts.drain(..excess);
         }
-        self.latest.clear();
-        for (i, a) in self.alerts.iter().enumerate() {
-            let Some(&api_pos) = self.api_index.get(&a.api) else {
-                continue;
-            };
-            let endpoint_pos = match &a.endpoint {
-                Some(e) => match self.apis.get(api_pos).and_then(|s| s.endpoint_index.get(e)) {
-                    Some(&pos) => Some(pos),
-                    None => continue,
-                },
-                None => None,
-            };
-            self.latest.insert((api_pos, endpoint_pos, a.kind), i);
+        self.latest_of_series.clear();
+        self.latest_of_group.clear();
+        for (i, t) in self.alerts.iter().enumerate() {
+            for k in &t.series {
+                self.latest_of_series.insert(*k, i);
+            }
+            self.latest_of_group.insert(t.group, i);
         }
     }
 
@@ -480,6 +598,30 @@ impl MonitorTracker {
             out.extend(endpoints);
         }
         out
+    }
+}
+
+impl TrackedAlert {
+    /// The alert's endpoint and evidence from what it groups: one endpoint
+    /// is named on the alert; several make it API-wide, each listed as an
+    /// `endpoint:<METHOD template>` evidence row (its main figure, observed
+    /// vs baseline, at its strongest).
+    fn refresh(&mut self) {
+        let a = &mut self.alert;
+        a.endpoints = self.endpoints.iter().map(|e| e.0.clone()).collect();
+        a.endpoint = match self.endpoints.as_slice() {
+            [(name, _, _)] => Some(name.clone()),
+            _ => None,
+        };
+        a.evidence = self.main_evidence.clone();
+        if self.endpoints.len() > 1 {
+            a.evidence
+                .extend(self.endpoints.iter().map(|(name, _, row)| Evidence {
+                    feature: format!("{ENDPOINT_EVIDENCE_PREFIX}{name}"),
+                    observed: row.observed,
+                    baseline: row.baseline,
+                }));
+        }
     }
 }
 
@@ -580,6 +722,16 @@ fn shift_flags(s: &MonitorSample<'_>, base: &SeriesBaseline, cfg: &MonitorConfig
         }
     }
     flags
+}
+
+/// The error class of an error deviation (1: 5xx, 2: 4xx), 0 for other kinds.
+fn error_class(d: &Deviation) -> u8 {
+    match d.evidence.first().map(|e| e.feature.as_str()) {
+        _ if d.kind != MonitorKind::ErrorRateSpike => 0,
+        Some("error_ratio_5xx") => 1,
+        Some("error_ratio_4xx") => 2,
+        _ => 0,
+    }
 }
 
 fn kind_index(kind: MonitorKind) -> usize {

@@ -3,7 +3,7 @@
 
 use apiwarden_monitor::{
     MonitorAlert, MonitorConfig, MonitorKind, MonitorModel, MonitorSample, MonitorTracker,
-    MonitorTrainer,
+    MonitorTrainer, ENDPOINT_EVIDENCE_PREFIX,
 };
 use std::sync::{Arc, OnceLock};
 
@@ -211,6 +211,7 @@ fn an_outage_on_every_endpoint_is_one_api_wide_alert_that_grows_within_the_coold
     assert_eq!(errors.len(), 1, "{alerts:#?}");
     let alert = errors[0];
     assert_eq!(alert.endpoint, None, "four endpoints deviate together");
+    assert_eq!(alert.endpoints.len(), 4, "{alert:#?}");
     assert!(alert
         .evidence
         .iter()
@@ -235,6 +236,84 @@ fn an_outage_on_every_endpoint_is_one_api_wide_alert_that_grows_within_the_coold
         .filter(|a| a.kind == MonitorKind::ErrorRateSpike)
         .count();
     assert_eq!(errors, 2, "{alerts:#?}");
+}
+
+/// Replays normal traffic from the start of day 2 for `minutes`, with the
+/// requests of `failing` endpoints answered `status` in their (from, to)
+/// minutes.
+fn replay_failing(minutes: i64, failing: &[(&str, i64, i64, u16)]) -> Vec<MonitorAlert> {
+    let mut tracker = MonitorTracker::new(model(), MonitorConfig::default());
+    for mut r in traffic(DAY_MS, DAY_MS + minutes * MINUTE_MS, 5.0, NORMAL) {
+        let minute = (r.ts_ms - DAY_MS) / MINUTE_MS;
+        if let Some(&(_, _, _, status)) = failing
+            .iter()
+            .find(|&&(e, from, to, _)| e == r.endpoint && (from..to).contains(&minute))
+        {
+            r.status = status;
+        }
+        tracker.observe(&sample(&r));
+    }
+    tracker.alerts()
+}
+
+#[test]
+fn an_outage_spreading_over_two_endpoints_is_one_alert_listing_both() {
+    // "GET /b" starts failing two minutes after "GET /a": two endpoints,
+    // fewer than make an API-wide deviation in one window, each alerted on
+    // its own persistence, grouped into the API's one error alert.
+    let alerts = replay_failing(30, &[("GET /a", 10, 18, 503), ("GET /b", 12, 18, 503)]);
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    let alert = &alerts[0];
+    assert_eq!(alert.kind, MonitorKind::ErrorRateSpike);
+    assert_eq!(alert.endpoint, None, "two endpoints: API-wide");
+    assert_eq!(alert.endpoints, ["GET /a", "GET /b"]);
+    let listed: Vec<&str> = alert
+        .evidence
+        .iter()
+        .filter_map(|e| e.feature.strip_prefix(ENDPOINT_EVIDENCE_PREFIX))
+        .collect();
+    assert_eq!(listed, ["GET /a", "GET /b"]);
+    assert!(alert
+        .evidence
+        .iter()
+        .filter(|e| e.feature.starts_with(ENDPOINT_EVIDENCE_PREFIX))
+        .all(|e| e.observed > 0.9 && e.baseline < 0.01));
+    assert!(alert.first_seen_ms <= DAY_MS + 11 * MINUTE_MS);
+    // Counted per evaluation, not per endpoint: at most one a tick (15 s).
+    let ticks = (alert.last_seen_ms - alert.first_seen_ms) / 15_000;
+    assert!(alert.count as i64 <= ticks + 1, "{alert:#?}");
+
+    // One endpoint failing: the alert names it and lists nothing.
+    let alerts = replay_failing(30, &[("GET /a", 10, 18, 503)]);
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0].endpoint.as_deref(), Some("GET /a"));
+    assert_eq!(alerts[0].endpoints, ["GET /a"]);
+    assert!(!alerts[0]
+        .evidence
+        .iter()
+        .any(|e| e.feature.starts_with(ENDPOINT_EVIDENCE_PREFIX)));
+
+    // Another endpoint failing after the first recovered is another
+    // incident, even within the first one's cool-down; the first endpoint
+    // failing again within it grows its own alert.
+    let alerts = replay_failing(
+        60,
+        &[
+            ("GET /a", 10, 14, 503),
+            ("GET /b", 25, 29, 503),
+            ("GET /a", 35, 39, 503),
+        ],
+    );
+    let endpoints: Vec<Option<&str>> = alerts.iter().map(|a| a.endpoint.as_deref()).collect();
+    assert_eq!(endpoints, [Some("GET /a"), Some("GET /b")], "{alerts:#?}");
+    assert!(alerts[0].last_seen_ms >= DAY_MS + 35 * MINUTE_MS);
+
+    // A wave of 4xx on one endpoint and a 5xx outage on another at the same
+    // time are two problems: two alerts.
+    let alerts = replay_failing(30, &[("GET /a", 10, 18, 404), ("GET /b", 10, 18, 503)]);
+    let endpoints: Vec<Option<&str>> = alerts.iter().map(|a| a.endpoint.as_deref()).collect();
+    assert_eq!(endpoints.len(), 2, "{alerts:#?}");
+    assert!(endpoints.contains(&Some("GET /a")) && endpoints.contains(&Some("GET /b")));
 }
 
 #[test]

@@ -379,6 +379,7 @@ mod tests {
             count: 1,
             family: AlertFamily::Attack,
             monitor: None,
+            endpoint: None,
             first_seen_ms: 0,
             last_seen_ms: 1000,
         })

@@ -32,6 +32,7 @@ fn alert(severity: Severity) -> Alert {
         count: 1,
         family: AlertFamily::Attack,
         monitor: None,
+        endpoint: None,
         first_seen_ms: 0,
         last_seen_ms: 1000,
     }

@@ -41,7 +41,17 @@ impl HardCases {
         generator: &BenignGenerator<'_>,
         test: &mut Vec<SimRecord>,
     ) {
-        // Marketing surge: twice the hour's normal browse volume on top.
+        self.add_surge(rng, generator, test);
+        self.add_export(rng, generator, test);
+    }
+
+    /// Marketing surge: twice the hour's normal browse volume on top.
+    pub fn add_surge(
+        &self,
+        rng: &mut impl Rng,
+        generator: &BenignGenerator<'_>,
+        test: &mut Vec<SimRecord>,
+    ) {
         let surge_end = self.surge_start + HOUR_MS;
         let browse = |r: &SimRecord| {
             matches!(
@@ -68,8 +78,15 @@ impl HardCases {
         }
         extra.retain(|r| r.ts_ms < surge_end);
         test.append(&mut extra);
+    }
 
-        // A staff member exports many reports (did exports in training too).
+    /// A staff member exports many reports (did exports in training too).
+    pub fn add_export(
+        &self,
+        rng: &mut impl Rng,
+        generator: &BenignGenerator<'_>,
+        test: &mut Vec<SimRecord>,
+    ) {
         if let Some(admin) = generator.population.by_archetype(Archetype::Admin).next() {
             let reports = rng.gen_range(6..10);
             admin_export(rng, admin, self.admin_export_at, reports, test);

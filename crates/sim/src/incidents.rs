@@ -16,7 +16,8 @@ use std::collections::BTreeMap;
 pub struct MonitoringIncident {
     /// `error_rate_spike`, `latency_regression` or `country_shift`.
     pub kind: &'static str,
-    /// The API as a monitor names it: the `api` field, else the host.
+    /// The API by the name alerts carry: the `api` field, else the host's
+    /// first label (`shop` for `shop.example.com`), as discovery names it.
     pub api: &'static str,
     /// `METHOD template` of the endpoint ([`endpoint_name`]); `None` for
     /// API-wide incidents.
@@ -25,9 +26,9 @@ pub struct MonitoringIncident {
     pub end_ms: i64,
 }
 
-/// The API name a monitor sees for records of `api`.
+/// The API name discovery gives records of `api`, and alerts carry.
 pub fn api_name(api: Api) -> &'static str {
-    api.api_field().unwrap_or_else(|| api.host())
+    api.name()
 }
 
 /// `METHOD template` of an endpoint of the catalog, as discovery names it:

@@ -25,6 +25,8 @@
 //! outage's 5xx, a x5-x10 latency regression on the busiest endpoint for 30
 //! minutes, a new country taking ~30% of the shop's traffic for an hour.
 //! Off (the default), the output is byte-identical to [`generate`]'s.
+//! [`SimOptions::normal_day`] makes the test day a normal one for
+//! monitoring: no attacks, no outage, no marketing surge.
 //!
 //! `labels.ndjson` lines carry `ts` (epoch ms) beside the contract's `id`,
 //! `label` and `episode`: a compatible extension the evaluator uses for time
@@ -122,6 +124,13 @@ pub struct SimOptions {
     /// [`MonitoringIncident`]): a 5xx outage, a latency regression on one
     /// endpoint and a new country taking 30% of an API's traffic.
     pub monitoring_incidents: bool,
+    /// A normal day for monitoring: the test day without attack episodes
+    /// (nor their DoS slowdowns), the 5xx outage or the marketing surge —
+    /// real incidents for an API's health, however benign — and with the
+    /// rest of its benign traffic (new users, travel, the app release, the
+    /// staff's bulk export). Every test record is benign. With
+    /// `monitoring_incidents`, the three incidents are injected into it.
+    pub normal_day: bool,
 }
 
 impl Simulation {
@@ -306,7 +315,11 @@ pub fn generate_with(cfg: &SimConfig, opts: &SimOptions) -> Simulation {
             (train, daily)
         });
         let mut test = test_generator.generate(&mut stream(seed, 4));
-        hard_cases.add(&mut stream(seed, 5), &test_generator, &mut test);
+        if opts.normal_day {
+            hard_cases.add_export(&mut stream(seed, 5), &test_generator, &mut test);
+        } else {
+            hard_cases.add(&mut stream(seed, 5), &test_generator, &mut test);
+        }
         let (train, daily) = match train_job.join() {
             Ok(done) => done,
             Err(panic) => std::panic::resume_unwind(panic),
@@ -319,13 +332,21 @@ pub fn generate_with(cfg: &SimConfig, opts: &SimOptions) -> Simulation {
         test_start: test_period.start,
         scale,
     };
-    let mut episodes = planner.plan(&mut stream(seed, 6));
+    let mut episodes = if opts.normal_day {
+        Vec::new()
+    } else {
+        planner.plan(&mut stream(seed, 6))
+    };
     // Episode numbers follow the order in which episodes begin.
     episodes.sort_by_key(|e| e.records.iter().map(|r| r.ts_ms).min().unwrap_or(i64::MAX));
     for e in &mut episodes {
         test.append(&mut e.benign);
     }
-    hard_cases.apply_incident(&mut stream(seed, 7), &mut test);
+    // The outage is one of the monitoring incidents: a normal day has it
+    // only when they are asked for.
+    if !opts.normal_day || opts.monitoring_incidents {
+        hard_cases.apply_incident(&mut stream(seed, 7), &mut test);
+    }
     let incidents = if opts.monitoring_incidents {
         incidents::inject(
             &mut stream(seed, 8),

@@ -23,6 +23,17 @@ impl Api {
         }
     }
 
+    /// The API's name as discovery gives it (and alerts carry): the `api`
+    /// field, else the host's first label.
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::Shop => "shop",
+            Api::Payments => "payments",
+            Api::Partner => "partner",
+            Api::Identity => "identity",
+        }
+    }
+
     pub fn host(self) -> &'static str {
         match self {
             Api::Shop => "shop.example.com",

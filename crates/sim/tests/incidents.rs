@@ -61,6 +61,7 @@ fn incidents_on_are_listed_benign_and_visible() {
         &small(),
         &SimOptions {
             monitoring_incidents: true,
+            ..SimOptions::default()
         },
     );
     let kinds: Vec<&str> = sim.incidents.iter().map(|i| i.kind).collect();
@@ -110,7 +111,9 @@ fn incidents_on_are_listed_benign_and_visible() {
         .filter(|r| {
             r.ts_ms >= shift.start_ms
                 && r.ts_ms < shift.end_ms
-                && r.api.unwrap_or(r.host.unwrap_or("")) == shift.api
+                && r.endpoint
+                    .map(|id| apiwarden_sim::world::endpoint(id).api.name())
+                    == Some(shift.api)
         })
         .collect();
     let new_country = in_shift.iter().filter(|r| r.country == Some("VN")).count();
@@ -123,6 +126,7 @@ fn incidents_file_is_written_only_when_on() {
     let dir = tempfile::tempdir().expect("tempdir");
     let on = SimOptions {
         monitoring_incidents: true,
+        ..SimOptions::default()
     };
     write_dir_with(dir.path(), &small(), &on).expect("write");
     let text = std::fs::read_to_string(dir.path().join("incidents.ndjson")).expect("incidents");
@@ -140,4 +144,75 @@ fn incidents_file_is_written_only_when_on() {
     let off = tempfile::tempdir().expect("tempdir");
     write_dir_with(off.path(), &small(), &SimOptions::default()).expect("write");
     assert!(!off.path().join("incidents.ndjson").exists());
+}
+
+#[test]
+fn incidents_name_their_api_as_discovery_does() {
+    let sim = generate_with(
+        &small(),
+        &SimOptions {
+            monitoring_incidents: true,
+            ..SimOptions::default()
+        },
+    );
+    let shift = sim
+        .incidents
+        .iter()
+        .find(|i| i.kind == "country_shift")
+        .expect("country incident");
+    // The shop's gateway sends no `api` field: discovery takes the host's
+    // first label, and so do the alerts.
+    assert_eq!(shift.api, "shop");
+    assert!(sim
+        .incidents
+        .iter()
+        .all(|i| ["shop", "payments", "partner", "identity"].contains(&i.api)));
+}
+
+#[test]
+fn a_normal_day_has_no_attack_no_outage_and_no_surge() {
+    let plain = generate(&small());
+    let normal = generate_with(
+        &small(),
+        &SimOptions {
+            normal_day: true,
+            ..SimOptions::default()
+        },
+    );
+    assert_eq!(normal.train, plain.train, "training traffic does not move");
+    assert!(normal.incidents.is_empty());
+    assert!(normal.labels.iter().all(|l| l.attack.is_none()));
+    // The marketing surge (the default day's benign records beyond the
+    // normal day's) is gone; the staff's bulk export stays.
+    let benign = |s: &Simulation| s.labels.iter().filter(|l| l.attack.is_none()).count();
+    assert!(benign(&normal) < benign(&plain));
+    let exports = |s: &Simulation| s.test.iter().filter(|r| r.path.contains("/export")).count();
+    assert!(exports(&normal) > 0);
+    assert!(normal.test.len() > 1_000);
+    assert!(normal.test.windows(2).all(|w| w[0].ts_ms <= w[1].ts_ms));
+
+    // With the incidents asked for, the outage is one of them.
+    let with_incidents = generate_with(
+        &small(),
+        &SimOptions {
+            normal_day: true,
+            monitoring_incidents: true,
+        },
+    );
+    assert_eq!(with_incidents.incidents.len(), 3);
+    let outage = with_incidents
+        .incidents
+        .iter()
+        .find(|i| i.kind == "error_rate_spike")
+        .expect("outage");
+    // Benign traffic answers a rare 5xx; the outage's window is full of them.
+    let errors_in_outage = |s: &Simulation| {
+        s.test
+            .iter()
+            .filter(|r| r.status >= 500 && r.ts_ms >= outage.start_ms && r.ts_ms < outage.end_ms)
+            .count()
+    };
+    let (with, without) = (errors_in_outage(&with_incidents), errors_in_outage(&normal));
+    assert!(with >= 3 && without <= 1, "{with} vs {without} 5xx");
+    assert!(with_incidents.labels.iter().all(|l| l.attack.is_none()));
 }

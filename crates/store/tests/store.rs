@@ -56,6 +56,7 @@ fn alert(id: &str, api: &str, attack: AttackType, last_seen_ms: i64) -> Alert {
         count: 1,
         family: AlertFamily::Attack,
         monitor: None,
+        endpoint: None,
         first_seen_ms: 0,
         last_seen_ms,
     }
