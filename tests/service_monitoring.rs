@@ -1,7 +1,7 @@
 //! API health monitoring through the real binary (issue #5): the simulator
 //! injects a 5xx outage, a latency regression on one endpoint and a country
-//! shift into a test day that also carries attacks; trained on the training
-//! days, `apiwarden serve --models` (records ingested over HTTP, alerts read
+//! shift into a test day that also carries attacks; trained on the first
+//! training day, `apiwarden serve --models` (records ingested over HTTP, alerts read
 //! from `GET /v1/alerts`) and `apiwarden score --alerts` each raise exactly
 //! one monitoring alert per incident, of its kind, on its API (and
 //! endpoint), first seen within two minutes of its start. A normal day,
@@ -197,22 +197,55 @@ fn served_alerts(server: &Server) -> Vec<Value> {
     }
 }
 
+/// The first day of a simulated training file (records in time order; the
+/// gateways write `ts` as epoch ms or RFC 3339, both in UTC).
+fn first_day(train: &str) -> String {
+    use apiwarden_sim::time::{rfc3339_ms, DAY_MS, TRAIN_START_MS};
+    let end_ms = TRAIN_START_MS + DAY_MS;
+    let end_text = rfc3339_ms(end_ms);
+    let mut out = String::new();
+    for line in train.lines() {
+        let record: Value = serde_json::from_str(line).expect("record");
+        let in_day = match &record["ts"] {
+            Value::Number(n) => n.as_i64().is_some_and(|ts| ts < end_ms),
+            // Same format, same zone: the text orders as the time does.
+            Value::String(s) => s.as_str() < end_text.as_str(),
+            other => panic!("ts {other}"),
+        };
+        if !in_day {
+            break;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
 struct Trained {
     _tmp: tempfile::TempDir,
     sim: PathBuf,
     models: PathBuf,
 }
 
-/// The incident day simulated and its training days trained on.
+/// The incident day simulated, and its first training day trained on (one
+/// day is baseline enough, and half the time of a debug build's training).
 fn trained() -> Trained {
     let tmp = tempfile::tempdir().expect("tempdir");
     let sim = tmp.path().join("sim");
     let models = tmp.path().join("models");
     simulate(&sim, "--monitoring-incidents");
+    let train = std::fs::read_to_string(sim.join("train.ndjson")).expect("train.ndjson");
+    let day1 = first_day(&train);
+    assert!(
+        day1.len() > train.len() / 3 && day1.len() < 2 * train.len() / 3,
+        "one of two days"
+    );
+    let day1_path = tmp.path().join("day1.ndjson");
+    std::fs::write(&day1_path, day1).expect("write day 1");
     apiwarden(&[
         os("train"),
         os("--input"),
-        sim.join("train.ndjson").as_os_str(),
+        day1_path.as_os_str(),
         os("--out"),
         models.as_os_str(),
     ]);
