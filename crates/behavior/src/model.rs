@@ -40,6 +40,18 @@ pub struct EntityBaseline {
     /// endpoint it normally calls rarely shows even when its overall rate does not.
     #[serde(default)]
     pub endpoint_maxima: Vec<f32>,
+    /// Networks (IPv4 /24, IPv6 /48) the entity was used from in training, a
+    /// `NETWORK_BITS`-bit set of their hashes. Empty (a model from before): every
+    /// network counts as known.
+    #[serde(default)]
+    pub networks: Vec<u64>,
+}
+
+impl EntityBaseline {
+    /// Whether training saw the entity used from this record's network.
+    pub(crate) fn knows_network(&self, (word, bit): (usize, u64)) -> bool {
+        self.networks.is_empty() || self.networks.get(word).is_some_and(|w| w & bit != 0)
+    }
 }
 
 /// What training learned about one entity kind.

@@ -17,6 +17,8 @@ use std::sync::Arc;
 const UNFLAGGED_CAP: f64 = 0.49;
 /// Fewest requests to one endpoint in 10 minutes that can count as hammering it.
 const ENDPOINT_RATE_FLOOR: f64 = 20.0;
+/// How long an entity's endpoint must stay over its own limit to count as hammered.
+const SUSTAINED_EXCESS_MS: i64 = 10 * 60_000;
 /// A record feeds a byte-volume feature when its response is at least this share of the
 /// window's average response.
 const MIN_SHARE_OF_AVERAGE_BYTES: f64 = 0.25;
@@ -356,6 +358,7 @@ fn judge(
         Some(b) => b.countries & facts.country_bit() != 0,
         None => facts.country_hash.is_some() && facts.country_hash == w.home_country,
     };
+    let home_network = own_baseline(model, w).is_none_or(|b| b.knows_network(facts.network_bit()));
     let mut exceeded: Vec<Exceeded> = Vec::new();
     let mut above_p99 = false;
     for f in ALL_FEATURES {
@@ -370,8 +373,10 @@ fn judge(
             Some(own_max) if f != Feature::TravelSpeedKmh => {
                 let own_max = f64::from(*own_max);
                 // Heavy hitters (own maximum beyond the kind's p99: exporters, integrations)
-                // are bursty by nature; light entities are held to a tighter margin.
-                let margin = if own_max > limits.p99[i] {
+                // are bursty by nature; light entities are held to a tighter margin. The
+                // slack is the owner's: a credential used from a network it never used in
+                // training (a stolen key on the thief's server) is held to the tight one.
+                let margin = if own_max > limits.p99[i] && home_network {
                     cfg.heavy_entity_margin
                 } else {
                     cfg.entity_margin
@@ -414,6 +419,21 @@ fn judge(
                 reference: own_max,
                 ratio: rate / limit,
             });
+        }
+    }
+    // An integration's sync or a user's busy session hammers one endpoint for a few
+    // minutes and stops; a flood goes on. For an entity with its own baseline, an endpoint
+    // over its own limit is evidence once the excess has lasted `SUSTAINED_EXCESS_MS`, and
+    // then enough by itself (however modest the rate: a sustained 10x is the attack).
+    if own_baseline(model, w).is_some() {
+        let top = |e: &Exceeded| e.feature == Feature::TopEndpointRate10m;
+        let lasted = w.track_hammering(exceeded.iter().any(top), facts.ts_ms);
+        if lasted < SUSTAINED_EXCESS_MS {
+            exceeded.retain(|e| !top(e));
+        } else {
+            for e in exceeded.iter_mut().filter(|e| top(e)) {
+                e.ratio = e.ratio.max(cfg.strong_ratio);
+            }
         }
     }
     // Models are most of the engine's cost. Evidence over a limit needs them now (the flag

@@ -5,7 +5,7 @@ use crate::archetypes::{quantile, Archetypes};
 use crate::features::{log_features, FeatureVector, N_FEATURES};
 use crate::model::{BehaviorModel, EntityBaseline, KindModel, ScoredForest, MODEL_FORMAT};
 use crate::table::{record_entities, KindTables, KINDS};
-use crate::window::{EntityWindow, RecordFacts, ENDPOINT_BUCKETS};
+use crate::window::{EntityWindow, RecordFacts, ENDPOINT_BUCKETS, NETWORK_BITS};
 use crate::{sweep, BehaviorConfig, BehaviorError, Observation};
 use apiwarden_alert::EntityKind;
 use apiwarden_forest::IsolationForestParams;
@@ -20,6 +20,7 @@ struct EntityStats {
     maxima: [f32; N_FEATURES],
     countries: u64,
     endpoint_maxima: [f32; ENDPOINT_BUCKETS],
+    networks: [u64; NETWORK_BITS / 64],
 }
 
 #[derive(Debug, Clone)]
@@ -123,6 +124,7 @@ impl BehaviorTrainer {
                     maxima: [0.0; N_FEATURES],
                     countries: 0,
                     endpoint_maxima: [0.0; ENDPOINT_BUCKETS],
+                    networks: [0; NETWORK_BITS / 64],
                 });
                 if let Some(m) = stats.endpoint_maxima.get_mut(facts.endpoint_bucket()) {
                     *m = m.max(endpoint_rate as f32);
@@ -130,6 +132,10 @@ impl BehaviorTrainer {
                 stats.requests += 1;
                 if !facts.unauthorized && !facts.auth_endpoint {
                     stats.countries |= facts.country_bit();
+                    let (word, bit) = facts.network_bit();
+                    if let Some(w) = stats.networks.get_mut(word) {
+                        *w |= bit;
+                    }
                 }
                 for (m, v) in stats.maxima.iter_mut().zip(features.iter()) {
                     *m = m.max(*v as f32);
@@ -187,6 +193,7 @@ impl BehaviorTrainer {
                     maxima: s.maxima.to_vec(),
                     countries: s.countries,
                     endpoint_maxima: s.endpoint_maxima.to_vec(),
+                    networks: s.networks.to_vec(),
                 })
                 .collect();
             kinds.push(KindModel {

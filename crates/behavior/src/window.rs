@@ -39,6 +39,8 @@ pub(crate) struct RecordFacts {
     pub object_number: Option<u64>,
     pub user_hash: Option<u64>,
     pub ip_hash: u64,
+    /// The client's network (IPv4 /24, IPv6 /48), hashed.
+    pub network_hash: u64,
     pub country_hash: Option<u64>,
     pub ua_hash: Option<u64>,
     pub geo: Option<(f32, f32)>,
@@ -68,6 +70,12 @@ impl RecordFacts {
         ((self.endpoint_hash >> 32) % ENDPOINT_BUCKETS as u64) as usize
     }
 
+    /// The record's network as one bit of a [`NETWORK_BITS`]-bit set: (word, bit).
+    pub fn network_bit(&self) -> (usize, u64) {
+        let i = (self.network_hash % NETWORK_BITS as u64) as usize;
+        (i / 64, 1u64 << (i % 64))
+    }
+
     /// The record's country as one bit of a 64-bit set (0 when it has none).
     pub fn country_bit(&self) -> u64 {
         self.country_hash.map(|h| 1u64 << (h % 64)).unwrap_or(0)
@@ -87,9 +95,15 @@ impl RecordFacts {
         } else {
             1.0
         };
-        let ip_hash = match rec.client_ip {
-            std::net::IpAddr::V4(v4) => hash_bytes(&v4.octets()),
-            std::net::IpAddr::V6(v6) => hash_bytes(&v6.octets()),
+        let (ip_hash, network_hash) = match rec.client_ip {
+            std::net::IpAddr::V4(v4) => {
+                let o = v4.octets();
+                (hash_bytes(&o), hash_bytes(&o[..3]))
+            }
+            std::net::IpAddr::V6(v6) => {
+                let o = v6.octets();
+                (hash_bytes(&o), hash_bytes(&o[..6]))
+            }
         };
         RecordFacts {
             ts_ms: rec.ts_ms,
@@ -110,6 +124,7 @@ impl RecordFacts {
             object_number: obs.object_id.and_then(|o| o.parse::<u64>().ok()),
             user_hash: rec.user.as_deref().map(|u| hash_bytes(u.as_bytes())),
             ip_hash,
+            network_hash,
             country_hash: rec.country.as_deref().map(|c| hash_bytes(c.as_bytes())),
             ua_hash: rec.user_agent.as_deref().map(|u| hash_bytes(u.as_bytes())),
             geo: rec
@@ -145,6 +160,13 @@ const N_SLOW: usize = 6;
 /// (every static bundle is one) in ten minutes; with 8 buckets their collisions summed into
 /// a flood-sized rate on one bucket. 16 keep a human's pages apart for 32 more bytes.
 pub(crate) const ENDPOINT_BUCKETS: usize = 16;
+
+/// An endpoint excess that stops for this long is over.
+const HAMMER_GAP_MS: i64 = 5 * 60_000;
+
+/// Networks a credential was used from in training are kept as a set of this many bits
+/// (a few dozen networks per integration at most: collisions stay rare).
+pub(crate) const NETWORK_BITS: usize = 256;
 
 /// Scoring state the tracker caches per entity (unused while training).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -201,6 +223,10 @@ pub struct EntityWindow {
     pub(crate) home_country: Option<u64>,
     /// The last record stepped a sequential id walk.
     pub(crate) walked: bool,
+    /// Since when one of the entity's endpoints has been busier than its own limit, and
+    /// when that was last seen (`i64::MIN`: not now).
+    hammer_since_ms: i64,
+    hammer_last_ms: i64,
 }
 
 fn epoch(ts_ms: i64, len_ms: i64) -> u32 {
@@ -243,6 +269,8 @@ impl EntityWindow {
             cache: ScoreCache::default(),
             home_country: None,
             walked: false,
+            hammer_since_ms: i64::MIN,
+            hammer_last_ms: i64::MIN,
         }
     }
 
@@ -375,6 +403,26 @@ impl EntityWindow {
         self.last_seen_ms = now;
     }
 
+    /// Notes whether the record at `ts_ms` found an endpoint over its limit; returns for how
+    /// long the excess has lasted (0 when it is not on now). Records of the entity's other
+    /// endpoints interleave with the hammered one's: only a quiet spell of `HAMMER_GAP_MS`
+    /// without any excess ends it.
+    pub(crate) fn track_hammering(&mut self, over: bool, ts_ms: i64) -> i64 {
+        if !over {
+            if ts_ms.saturating_sub(self.hammer_last_ms) > HAMMER_GAP_MS {
+                self.hammer_since_ms = i64::MIN;
+            }
+            return 0;
+        }
+        if self.hammer_since_ms == i64::MIN
+            || ts_ms.saturating_sub(self.hammer_last_ms) > HAMMER_GAP_MS
+        {
+            self.hammer_since_ms = ts_ms;
+        }
+        self.hammer_last_ms = self.hammer_last_ms.max(ts_ms);
+        ts_ms.saturating_sub(self.hammer_since_ms)
+    }
+
     /// Requests (10 min decay) to the endpoint bucket of `f`.
     pub(crate) fn endpoint_rate(&self, f: &RecordFacts) -> f64 {
         self.endpoint_rates
@@ -465,6 +513,7 @@ mod tests {
             object_number: None,
             user_hash: None,
             ip_hash: 7,
+            network_hash: 8,
             country_hash: Some(3),
             ua_hash: Some(5),
             geo: None,

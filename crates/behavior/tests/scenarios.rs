@@ -611,3 +611,79 @@ fn a_model_of_another_feature_count_is_refused_on_load() {
         "{err:?}"
     );
 }
+
+/// Partner 0's key exporting steadily for 90 minutes at twice its nightly pace: several
+/// times the byte volume it ever moved in two hours of training (within the slack of a
+/// heavy hitter, beyond the tight margin).
+fn long_export(
+    rng: &mut Xoshiro256PlusPlus,
+    from: &Who,
+    label: Option<&'static str>,
+) -> Vec<Event> {
+    let t = TEST_START + 3 * HOUR;
+    (0..540)
+        .map(|i| event(rng, t + i * 10_000, from, 4, 200, None, label))
+        .collect()
+}
+
+#[test]
+fn an_exporter_key_used_from_a_network_it_never_used_is_held_to_the_tight_margin() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(23);
+    let home = who(
+        [34, 120, 0, 10],
+        None,
+        None,
+        Some("partner-0"),
+        2,
+        "partner-sync/2.1",
+    );
+    let mut events = benign_test();
+    events.extend(long_export(&mut rng, &home, None));
+    no_flags(events);
+    // The same key on the thief's server.
+    let thief = who(
+        [45, 77, 3, 9],
+        None,
+        None,
+        Some("partner-0"),
+        2,
+        "partner-sync/2.1",
+    );
+    assert_caught(
+        long_export(&mut rng, &thief, Some("data_exfiltration")),
+        AttackType::DataExfiltration,
+    );
+}
+
+/// Partner 1's key posting to the cart, an endpoint it never calls, 10 times a minute for
+/// `minutes`.
+fn search_burst(
+    rng: &mut Xoshiro256PlusPlus,
+    minutes: i64,
+    label: Option<&'static str>,
+) -> Vec<Event> {
+    let key = who(
+        [34, 120, 1, 10],
+        None,
+        None,
+        Some("partner-1"),
+        2,
+        "partner-sync/2.1",
+    );
+    let t = TEST_START + 2 * HOUR;
+    (0..minutes * 10)
+        .map(|i| event(rng, t + i * 6_000, &key, 5, 200, None, label))
+        .collect()
+}
+
+#[test]
+fn a_short_sync_burst_is_not_a_flood_but_the_same_rate_sustained_is() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(24);
+    let mut events = benign_test();
+    events.extend(search_burst(&mut rng, 6, None));
+    no_flags(events);
+    assert_caught(
+        search_burst(&mut rng, 30, Some("api_dos")),
+        AttackType::ApiDos,
+    );
+}

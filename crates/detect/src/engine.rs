@@ -131,6 +131,15 @@ fn has_hard_evidence(
     !known || crate::features::extremeness(features, ep, status) > 0.5
 }
 
+/// A method the endpoint never served in training, which the server refused
+/// as not allowed (405) or not implemented (501): a client built against the
+/// API never sends it, so it is an outlier request however ordinary its sizes
+/// and timings look to the forest (an API that starts serving a new method
+/// answers it, it does not refuse it).
+fn refused_method(status: u16, known: bool) -> bool {
+    !known && (status == 405 || status == 501)
+}
+
 /// Separates data-exfiltration verdicts that one request explains: the
 /// request is extreme for its endpoint by itself and its response is at least
 /// half the byte volume the behavior evidence reports. Returns the other
@@ -476,8 +485,9 @@ impl ApiState {
             alerts.push(alert);
         }
         if attack.is_none()
-            && request_cal > 0.5
-            && has_hard_evidence(&features, r.baseline, rec.status, r.known)
+            && ((request_cal > 0.5
+                && has_hard_evidence(&features, r.baseline, rec.status, r.known))
+                || refused_method(rec.status, r.known))
         {
             // An outlier request: explained by an open behavior alert of its
             // entities if there is one; part of an incident when many clients

@@ -130,6 +130,39 @@ fn an_outlier_request_is_an_anomalous_request_alert_with_evidence() {
 }
 
 #[test]
+fn a_method_the_api_refuses_is_an_anomalous_request() {
+    let f = fixture();
+    let at = T0 + 3 * DAY_MS + 5 * 3_600_000;
+    // Ordinary sizes and timings: only the method is wrong, and the API says so.
+    let mut refused = base(
+        "refused-1".into(),
+        at,
+        None,
+        Some("shop.example.com"),
+        "DELETE",
+        "/v1/orders/10003".into(),
+    );
+    refused.status = 405;
+    refused.client_ip = "81.10.0.2".parse().unwrap();
+    let recs = merge(f.test_benign.clone(), vec![refused]);
+    let (verdicts, engine) = run(&f.bundle, &recs);
+    let v = verdicts.iter().find(|v| v.id == "refused-1").unwrap();
+    assert_eq!(v.attack, Some(AttackType::AnomalousRequest), "{v:?}");
+    assert!(v.score > 0.5, "{v:?}");
+    let alert = engine
+        .alerts()
+        .into_iter()
+        .find(|a| a.request_ids.iter().any(|r| r == "refused-1"))
+        .expect("an alert names the request");
+    assert_eq!(alert.entity.value, "81.10.0.2");
+    assert!(
+        alert.evidence.iter().any(|e| e.feature == "endpoint_known"),
+        "{:?}",
+        alert.evidence
+    );
+}
+
+#[test]
 fn a_scanner_is_flagged_and_its_records_carry_the_attack() {
     let f = fixture();
     let scan = scanner(T0 + 3 * DAY_MS + 10 * 3_600_000, 80);
