@@ -2,7 +2,7 @@
 
 use crate::error::{decode, encode};
 use crate::keys;
-use crate::recent::RecentTargets;
+use crate::recent::{ChunkInfo, RecentTargets, SubmittedChunk};
 use crate::writer::{GroupSink, Payload, Writer};
 use crate::{
     AlertPage, AlertQuery, AllowEntry, ApiSettings, DeadLetter, OnDurable, RecordEntry,
@@ -52,7 +52,8 @@ struct Trees {
     records: sled::Tree,
     /// Request id → chunk key + position, for ids that came with the records.
     record_ids: sled::Tree,
-    /// Chunk sequence number → chunk key: finds records by the ids the store gave them.
+    /// First sequence number of a batch's chunks → their keys: finds
+    /// records by the ids the store gave them.
     chunk_seqs: sled::Tree,
     scores: sled::Tree,
     alerts: sled::Tree,
@@ -79,7 +80,7 @@ pub struct SledStore {
 pub(crate) struct Prepared {
     chunks: Vec<(Vec<u8>, Vec<u8>)>,
     new_records: u64,
-    scores: Vec<(Vec<u8>, Vec<ChunkScore>)>,
+    scores: Vec<ScoreChunk>,
     alerts: Vec<Alert>,
     dead_letters: Vec<(Vec<u8>, Vec<u8>)>,
 }
@@ -145,32 +146,38 @@ impl SledStore {
     /// "not found", never as a wrong record.
     fn prepare(&self, mut batch: WriteBatch) -> Result<Prepared, StoreError> {
         let (chunks, new_records) = self.prepare_records(&mut batch.records)?;
-        let mut scores: BTreeMap<Vec<u8>, Vec<ChunkScore>> = BTreeMap::new();
+        // Chunk key → (its record count when known, verdicts).
+        let mut scores: BTreeMap<Vec<u8>, (Option<u32>, Vec<ChunkScore>)> = BTreeMap::new();
         let remembered = self.recent.take(batch.scores.iter().map(|s| s.id.as_str()));
-        for (score, remembered) in batch.scores.iter().zip(remembered) {
-            let target = match remembered {
-                Some(target) => target,
+        for (score, remembered) in batch.scores.into_iter().zip(remembered) {
+            let (info, pos) = match remembered {
+                Some((info, pos)) => (Some(info), pos),
                 None => match self.locate(&score.id)? {
-                    Some(target) => target,
+                    Some(target) => match keys::split_id_target(&target) {
+                        Some((key, pos)) => {
+                            let chunk = scores.entry(key.to_vec()).or_default();
+                            chunk.1.push(ChunkScore::of(score, pos));
+                            continue;
+                        }
+                        None => continue,
+                    },
                     None => {
                         tracing::debug!(id = %score.id, "score for an unknown record dropped");
                         continue;
                     }
                 },
             };
-            let Some((chunk_key, pos)) = keys::split_id_target(&target) else {
-                continue;
-            };
-            scores
-                .entry(chunk_key.to_vec())
-                .or_default()
-                .push(ChunkScore {
-                    pos,
-                    ts_ms: score.ts_ms,
-                    endpoint: score.endpoint.clone(),
-                    score: score.score,
-                    attack: score.attack,
-                });
+            let Some(info) = info else { continue };
+            let verdict = ChunkScore::of(score, pos);
+            match scores.get_mut(info.key.as_slice()) {
+                Some(chunk) => {
+                    chunk.0 = Some(info.len);
+                    chunk.1.push(verdict);
+                }
+                None => {
+                    scores.insert(info.key.clone(), (Some(info.len), vec![verdict]));
+                }
+            }
         }
         let mut dead_letters = Vec::new();
         for letter in &batch.dead_letters {
@@ -181,60 +188,123 @@ impl SledStore {
         Ok(Prepared {
             chunks,
             new_records,
-            scores: scores.into_iter().collect(),
+            scores: scores
+                .into_iter()
+                .map(|(key, (len, mut verdicts))| {
+                    verdicts.sort_by_key(|s| s.pos);
+                    let complete = len.is_some_and(|len| covers_every_position(&verdicts, len));
+                    ScoreChunk {
+                        key,
+                        verdicts,
+                        complete,
+                    }
+                })
+                .collect(),
             alerts: batch.alerts,
             dead_letters,
         })
     }
 
     /// Records grouped into chunks and encoded. Records without an id get
-    /// one naming their chunk's sequence number and their position in it,
-    /// found through one `chunk_seqs` entry per chunk; only ids that came
-    /// with the records take an entry each in the id index (inserting one
-    /// copies a sled leaf: it was a quarter of the service's CPU at full ingest).
+    /// one naming their chunk's sequence number and their position in it;
+    /// the batch's chunks take consecutive sequence numbers and one
+    /// `chunk_seqs` entry lists them all. Only ids that came with the
+    /// records take an entry each in the id index (inserting one copies a
+    /// sled leaf: that was a quarter of the service's CPU at full ingest).
     #[allow(clippy::type_complexity)]
     fn prepare_records(
         &self,
         records: &mut [RecordEntry],
     ) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, u64), StoreError> {
-        let groups = chunks_of(records, &self.next_seq);
+        if records.is_empty() {
+            return Ok((Vec::new(), 0));
+        }
+        let (first_seq, groups) = chunks_of(records, &self.next_seq);
         let mut chunks = Vec::with_capacity(groups.len());
         let mut ids = Chunked::new(&self.trees.record_ids);
-        let mut seqs = sled::Batch::default();
         let mut new_records = 0u64;
-        let mut targets = Vec::with_capacity(records.len());
+        let mut submitted = Vec::with_capacity(groups.len());
         for (chunk_key, seq, members) in groups {
+            let info = Arc::new(ChunkInfo {
+                key: chunk_key,
+                len: u32::try_from(members.len()).unwrap_or(u32::MAX),
+            });
+            let mut given = Vec::new();
+            let mut generated = Vec::new();
             for (pos, &i) in members.iter().enumerate() {
                 let Some(entry) = records.get_mut(i) else {
                     continue;
                 };
                 let pos = u32::try_from(pos).unwrap_or(u32::MAX);
-                let target = keys::id_target(&chunk_key, pos);
                 match &entry.record.id {
                     Some(id) if !id.is_empty() => {
-                        ids.insert(id.as_bytes(), target.as_slice())?;
-                        targets.push((Box::<str>::from(id.as_str()), target));
+                        ids.insert(id.as_bytes(), keys::id_target(&info.key, pos))?;
+                        given.push((Box::<str>::from(id.as_str()), pos));
                     }
                     _ => {
-                        let id = keys::generated_id(seq, pos);
-                        targets.push((Box::<str>::from(id.as_str()), target));
-                        entry.record.id = Some(id);
+                        entry.record.id = Some(keys::generated_id(seq, pos));
+                        generated.push(pos);
                     }
                 }
             }
-            seqs.insert(&seq.to_be_bytes(), chunk_key.as_slice());
             let chunk: Vec<&AccessRecord> = members
                 .iter()
                 .filter_map(|&i| records.get(i))
                 .map(|e| &e.record)
                 .collect();
             new_records += chunk.len() as u64;
-            chunks.push((chunk_key, encode_chunk(&chunk)?));
+            chunks.push((info.key.clone(), encode_chunk(&chunk)?));
+            submitted.push(SubmittedChunk {
+                seq,
+                info,
+                given,
+                generated,
+            });
         }
         ids.finish()?;
-        self.trees.chunk_seqs.apply_batch(seqs)?;
-        self.recent.remember(targets);
+        self.trees.chunk_seqs.insert(
+            first_seq.to_be_bytes(),
+            encode_key_list(chunks.iter().map(|(key, _)| key.as_slice())),
+        )?;
+        self.recent.remember(submitted);
         Ok((chunks, new_records))
+    }
+
+    /// The `chunk_seqs` entry of the batch chunk `seq` came in (if it is
+    /// stored): the batch's first sequence number and its chunk keys.
+    fn batch_of_seq(&self, seq: u64) -> Result<Option<BatchChunks>, StoreError> {
+        let Some((first, list)) = self
+            .trees
+            .chunk_seqs
+            .range(..=seq.to_be_bytes())
+            .next_back()
+            .transpose()?
+        else {
+            return Ok(None);
+        };
+        let Ok(first) = <[u8; 8]>::try_from(first.as_ref()) else {
+            return Ok(None);
+        };
+        Ok(Some((u64::from_be_bytes(first), decode_key_list(&list)?)))
+    }
+
+    /// Drop the `chunk_seqs` entry of the batch holding chunk `seq` once
+    /// none of its chunks is stored any more.
+    fn forget_batch_if_gone(&self, seq: u64) -> Result<(), StoreError> {
+        let Some((first, chunk_keys)) = self.batch_of_seq(seq)? else {
+            return Ok(());
+        };
+        let holds_seq = usize::try_from(seq - first).is_ok_and(|i| i < chunk_keys.len());
+        if !holds_seq {
+            return Ok(());
+        }
+        for key in &chunk_keys {
+            if self.trees.records.contains_key(key)? {
+                return Ok(());
+            }
+        }
+        self.trees.chunk_seqs.remove(first.to_be_bytes())?;
+        Ok(())
     }
 
     /// Where the record with request id `id` is (chunk key + position).
@@ -246,10 +316,16 @@ impl SledStore {
         let Some((seq, pos)) = keys::parse_generated_id(id) else {
             return Ok(None);
         };
-        let Some(chunk_key) = t.chunk_seqs.get(seq.to_be_bytes())? else {
+        let Some((first, keys_of_batch)) = self.batch_of_seq(seq)? else {
             return Ok(None);
         };
-        let Some(chunk) = t.records.get(&chunk_key)? else {
+        let Some(chunk_key) = usize::try_from(seq - first)
+            .ok()
+            .and_then(|i| keys_of_batch.get(i))
+        else {
+            return Ok(None);
+        };
+        let Some(chunk) = t.records.get(chunk_key)? else {
             return Ok(None);
         };
         // A client may send an id of this form for a record of its own: the
@@ -257,7 +333,7 @@ impl SledStore {
         let holds_it = decode_chunk(&chunk)?
             .get(pos as usize)
             .is_some_and(|r| r.id.as_deref() == Some(id));
-        Ok(holds_it.then(|| keys::id_target(&chunk_key, pos)))
+        Ok(holds_it.then(|| keys::id_target(chunk_key, pos)))
     }
 
     /// The API names of stored records (as key prefixes), one seek per API.
@@ -362,12 +438,12 @@ impl<'a> Chunked<'a> {
 }
 
 impl GroupSink<Prepared> for SledSink {
-    fn commit(&mut self, group: &[Prepared]) -> Result<(), StoreError> {
+    fn commit(&mut self, group: &mut [Prepared]) -> Result<(), StoreError> {
         let t = &self.trees;
         let mut records = Chunked::new(&t.records);
         let mut dead = Chunked::new(&t.dead_letters);
         let mut new_records = 0u64;
-        for p in group {
+        for p in group.iter() {
             for (key, value) in &p.chunks {
                 records.insert(key, value)?;
             }
@@ -379,16 +455,18 @@ impl GroupSink<Prepared> for SledSink {
         records.finish()?;
         dead.finish()?;
         let mut score_chunks = Chunked::new(&t.scores);
-        for p in group {
-            for (chunk_key, fresh) in &p.scores {
-                let mut fresh = fresh.clone();
-                if let Some(old) = t.scores.get(chunk_key)? {
-                    let mut old: Vec<ChunkScore> = decode("scores", &old)?;
-                    old.retain(|o| fresh.iter().all(|f| f.pos != o.pos));
-                    fresh.extend(old);
+        for p in group.iter_mut() {
+            for chunk in &mut p.scores {
+                let mut fresh = std::mem::take(&mut chunk.verdicts);
+                if !chunk.complete {
+                    if let Some(old) = t.scores.get(&chunk.key)? {
+                        let mut old: Vec<ChunkScore> = decode("scores", &old)?;
+                        old.retain(|o| fresh.iter().all(|f| f.pos != o.pos));
+                        fresh.extend(old);
+                        fresh.sort_by_key(|s| s.pos);
+                    }
                 }
-                fresh.sort_by_key(|s| s.pos);
-                score_chunks.insert(chunk_key, encode("scores", &fresh)?)?;
+                score_chunks.insert(&chunk.key, encode("scores", &fresh)?)?;
             }
             for alert in &p.alerts {
                 upsert_alert(t, alert)?;
@@ -406,6 +484,52 @@ impl GroupSink<Prepared> for SledSink {
     }
 }
 
+/// A batch's first chunk sequence number and its chunk keys, in order.
+type BatchChunks = (u64, Vec<Vec<u8>>);
+
+/// The verdicts of one record chunk from one batch, sorted by position.
+pub(crate) struct ScoreChunk {
+    key: Vec<u8>,
+    verdicts: Vec<ChunkScore>,
+    /// One verdict for every record of the chunk: whatever is stored for
+    /// the chunk is replaced, so it need not be read and merged.
+    complete: bool,
+}
+
+/// Verdicts sorted by position, exactly one for each of `len` records.
+fn covers_every_position(sorted: &[ChunkScore], len: u32) -> bool {
+    sorted.len() == len as usize && sorted.iter().enumerate().all(|(i, s)| s.pos as usize == i)
+}
+
+/// Chunk keys one after another, each behind its length (u16, big-endian).
+fn encode_key_list<'a>(keys: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for key in keys {
+        let len = u16::try_from(key.len()).unwrap_or(u16::MAX);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(key.get(..usize::from(len)).unwrap_or(key));
+    }
+    out
+}
+
+fn decode_key_list(mut bytes: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
+    let corrupt = || StoreError::Corrupt {
+        tree: "chunk_seqs",
+        reason: "truncated chunk key list".into(),
+    };
+    let mut keys = Vec::new();
+    while let Some((len, rest)) = bytes.split_first_chunk::<2>() {
+        let len = usize::from(u16::from_be_bytes(*len));
+        let key = rest.get(..len).ok_or_else(corrupt)?;
+        keys.push(key.to_vec());
+        bytes = rest.get(len..).ok_or_else(corrupt)?;
+    }
+    if !bytes.is_empty() {
+        return Err(corrupt());
+    }
+    Ok(keys)
+}
+
 /// A record's verdict inside a score chunk (the record's chunk key is the key).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct ChunkScore {
@@ -416,12 +540,29 @@ pub(crate) struct ChunkScore {
     attack: Option<AttackType>,
 }
 
+impl ChunkScore {
+    fn of(score: StoredScore, pos: u32) -> Self {
+        ChunkScore {
+            pos,
+            ts_ms: score.ts_ms,
+            endpoint: score.endpoint,
+            score: score.score,
+            attack: score.attack,
+        }
+    }
+}
+
 /// A batch's records grouped by (API, time bucket), each group sorted by
 /// time and given its chunk key. sled copies a leaf on every insert, so one
 /// value per chunk instead of one per record is what makes ingest fast.
 /// Records grouped by (API, minute), each group (as indices into `records`)
-/// time-sorted under a fresh chunk key and its sequence number.
-fn chunks_of(records: &[RecordEntry], next_seq: &AtomicU64) -> Vec<(Vec<u8>, u64, Vec<usize>)> {
+/// time-sorted under a fresh chunk key and its sequence number; the
+/// sequence numbers are consecutive from the first one returned.
+#[allow(clippy::type_complexity)]
+fn chunks_of(
+    records: &[RecordEntry],
+    next_seq: &AtomicU64,
+) -> (u64, Vec<(Vec<u8>, u64, Vec<usize>)>) {
     let mut groups: BTreeMap<(&str, i64), Vec<usize>> = BTreeMap::new();
     for (i, e) in records.iter().enumerate() {
         groups
@@ -429,14 +570,16 @@ fn chunks_of(records: &[RecordEntry], next_seq: &AtomicU64) -> Vec<(Vec<u8>, u64
             .or_default()
             .push(i);
     }
-    groups
+    let first = next_seq.fetch_add(groups.len() as u64, Ordering::Relaxed);
+    let chunks = groups
         .into_iter()
-        .map(|((api, bucket), mut members)| {
+        .zip(first..)
+        .map(|(((api, bucket), mut members), seq)| {
             members.sort_by_key(|&i| records.get(i).map_or(i64::MIN, |e| e.record.ts_ms));
-            let seq = next_seq.fetch_add(1, Ordering::Relaxed);
             (keys::record_key(api, bucket, seq), seq, members)
         })
-        .collect()
+        .collect();
+    (first, chunks)
 }
 
 fn upsert_alert(t: &Trees, alert: &Alert) -> Result<(), StoreError> {
@@ -905,14 +1048,14 @@ impl Store for SledStore {
                         }
                     }
                     t.record_ids.apply_batch(ids)?;
-                    if let Some(seq) = seq {
-                        t.chunk_seqs.remove(seq.to_be_bytes())?;
-                    }
                     if let Some(s) = t.scores.remove(k)? {
                         let n: Vec<ChunkScore> = decode("scores", &s).unwrap_or_default();
                         stats.scores += n.len() as u64;
                     }
                     t.records.remove(k)?;
+                    if let Some(seq) = seq {
+                        self.forget_batch_if_gone(seq)?;
+                    }
                     let n = recs.len() as u64;
                     stats.records += n;
                     let _ =

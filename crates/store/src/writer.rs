@@ -22,7 +22,7 @@ pub(crate) struct Job<P> {
 
 /// Applies and flushes one group; the same error goes to every waiter of the group.
 pub(crate) trait GroupSink<P>: Send + 'static {
-    fn commit(&mut self, group: &[P]) -> Result<(), StoreError>;
+    fn commit(&mut self, group: &mut [P]) -> Result<(), StoreError>;
 }
 
 pub(crate) struct Writer<P> {
@@ -90,9 +90,9 @@ fn run<P: Payload>(rx: Receiver<Job<P>>, mut sink: impl GroupSink<P>, max_group_
                 Err(_) => break,
             }
         }
-        let (batches, acks): (Vec<P>, Vec<Option<OnDurable>>) =
+        let (mut batches, acks): (Vec<P>, Vec<Option<OnDurable>>) =
             jobs.into_iter().map(|j| (j.batch, j.ack)).unzip();
-        let result = sink.commit(&batches);
+        let result = sink.commit(&mut batches);
         if let Err(e) = &result {
             tracing::error!(error = %e, batches = batches.len(), "store group commit failed");
         }

@@ -542,3 +542,72 @@ fn sled_ids_of_the_store_form_that_name_no_such_record_find_nothing() {
     assert!(s.record(&generated).expect("read").is_none());
     assert!(s.record("given").expect("read").is_none());
 }
+
+fn verdict(e: &RecordEntry, score: f64) -> StoredScore {
+    StoredScore {
+        id: e.record.id.clone().expect("id"),
+        api: e.api.clone(),
+        endpoint: "GET /v1/items/{id}".into(),
+        ts_ms: e.record.ts_ms,
+        score,
+        attack: None,
+    }
+}
+
+#[test]
+fn verdicts_of_one_chunk_arriving_in_parts_are_all_kept() {
+    both(|s| {
+        let mut batch: Vec<RecordEntry> = (0..5).map(|ts| without_id("shop", ts * 2)).collect();
+        submit_records_durable(s, &mut batch);
+        let scores: Vec<StoredScore> = batch.iter().map(|e| verdict(e, 0.5)).collect();
+        // Verdicts for positions 3 and 1, then the rest, then 1 again (replaced).
+        for part in [vec![3, 1], vec![0, 2, 4]] {
+            let scores = part.iter().map(|&i| scores[i].clone()).collect();
+            write_durable(
+                s,
+                WriteBatch {
+                    scores,
+                    ..WriteBatch::default()
+                },
+            )
+            .expect("scores");
+        }
+        let again = verdict(&batch[1], 0.9);
+        write_durable(
+            s,
+            WriteBatch {
+                scores: vec![again.clone()],
+                ..WriteBatch::default()
+            },
+        )
+        .expect("again");
+        for (i, want) in scores.into_iter().enumerate() {
+            let want = if i == 1 { again.clone() } else { want };
+            assert_eq!(s.score(&want.id).expect("read"), Some(want));
+        }
+    });
+}
+
+#[test]
+fn sled_retention_keeps_finding_store_ids_of_a_batch_it_deleted_part_of() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = sled_at(dir.path());
+    const MIN: i64 = 60_000;
+    // One batch, three chunks: shop minute 0, shop minute 40, bank minute 40.
+    let mut batch = vec![
+        without_id("shop", 2),
+        without_id("shop", 40 * MIN),
+        without_id("bank", 40 * MIN),
+    ];
+    submit_records_durable(&s, &mut batch);
+    let stats = s.apply_retention(10 * MIN).expect("retention");
+    assert_eq!(stats.records, 1);
+    let id = |i: usize| batch[i].record.id.clone().expect("id");
+    assert!(s.record(&id(0)).expect("read").is_none());
+    for i in [1, 2] {
+        assert_eq!(s.record(&id(i)).expect("read"), Some(batch[i].clone()));
+    }
+    let stats = s.apply_retention(50 * MIN).expect("retention");
+    assert_eq!(stats.records, 2);
+    assert!(s.record(&id(1)).expect("read").is_none());
+}
