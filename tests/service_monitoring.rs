@@ -4,7 +4,7 @@
 //! training day, `apiwarden serve --models` (records ingested over HTTP, alerts read
 //! from `GET /v1/alerts`) and `apiwarden score --alerts` each raise exactly
 //! one monitoring alert per incident, of its kind, on its API (and
-//! endpoint), first seen within two minutes of its start. A normal day,
+//! endpoint), raised within two minutes of traffic time of its start. A normal day,
 //! replayed against the same models, raises none.
 
 mod service_common;
@@ -24,6 +24,9 @@ const TWO_MINUTES_MS: i64 = 120_000;
 /// An alert's `first_seen` is the start of the first tick (15 s of traffic
 /// time) whose window deviated: up to a tick before the incident's start.
 const TICK_MS: i64 = 15_000;
+/// It is raised once the deviation held for the monitor's persistence (3
+/// ticks by default): at `first_seen` + 45 s of traffic time.
+const PERSISTENCE_MS: i64 = 3 * TICK_MS;
 
 fn apiwarden(args: &[&OsStr]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_apiwarden"))
@@ -133,6 +136,12 @@ fn check_incidents(incidents: &[Value], alerts: &[Value], via: &str) {
     let mut matched = BTreeSet::new();
     for incident in incidents {
         let (start, end) = (ms(&incident["start_ms"]), ms(&incident["end_ms"]));
+        // An incident on one endpoint is answered by the alerts about it
+        // (attacks on other endpoints may raise their own meanwhile).
+        let about = |a: &Value| match incident["endpoint"].as_str() {
+            Some(endpoint) => endpoints_of(a).iter().any(|e| e == endpoint),
+            None => true,
+        };
         let matching: Vec<&Value> = alerts
             .iter()
             .filter(|a| {
@@ -140,6 +149,7 @@ fn check_incidents(incidents: &[Value], alerts: &[Value], via: &str) {
                     && a["api"] == incident["api"]
                     && ms(&a["last_seen_ms"]) >= start
                     && ms(&a["first_seen_ms"]) <= end
+                    && about(a)
             })
             .collect();
         assert_eq!(
@@ -149,21 +159,15 @@ fn check_incidents(incidents: &[Value], alerts: &[Value], via: &str) {
             show(alerts)
         );
         let alert = matching[0];
-        let delay = ms(&alert["first_seen_ms"]) - start;
+        let first_seen = ms(&alert["first_seen_ms"]) - start;
         assert!(
-            (-TICK_MS..=TWO_MINUTES_MS).contains(&delay),
-            "{via}: {} first seen {delay} ms after its start",
+            (-TICK_MS..=TWO_MINUTES_MS - PERSISTENCE_MS).contains(&first_seen),
+            "{via}: {} first seen {first_seen} ms after its start: raised past two minutes",
             incident["kind"]
         );
         assert_eq!(alert["entity"]["kind"], "api");
         assert!(alert["attack"].is_null());
         assert!(!alert["evidence"].as_array().expect("evidence").is_empty());
-        if let Some(endpoint) = incident["endpoint"].as_str() {
-            assert!(
-                endpoints_of(alert).iter().any(|e| e == endpoint),
-                "{via}: {incident} names its endpoint\n{alert}"
-            );
-        }
         if incident["kind"] == "latency_regression" {
             assert_eq!(alert["endpoint"], incident["endpoint"], "{via}: {alert}");
         }

@@ -94,6 +94,10 @@ fn each_incident_raises_one_monitoring_alert_of_its_kind_in_time() {
             .find(|(id, _)| *id == matching[0].id)
             .map(|(_, at)| *at)
             .expect("returned by a verdict");
+        if incident.kind == "latency_regression" {
+            // The alert names the one endpoint it is about.
+            assert_eq!(matching[0].endpoint, incident.endpoint, "{:?}", matching[0]);
+        }
         let delay = at - incident.start_ms;
         assert!(
             (0..=TWO_MINUTES_MS).contains(&delay),

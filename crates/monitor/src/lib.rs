@@ -16,15 +16,23 @@
 //! alerted after: error spike 44-73 s, country shift 38-63 s, latency
 //! regression 51-116 s (mean 69 s; its endpoint carries ~10 requests a
 //! minute); the second training day of seeds 1-8, replayed against a model
-//! of the first, raised nothing (seeds 1-3 also at scales 0.3 and 1.0). Windows below the
+//! of the first, raised nothing (seeds 1-3 also at scales 0.3 and 1.0); so
+//! did `apiwarden simulate --normal-day` (seeds 1-6 at scale 0.3) through
+//! the binary (`tests/service_monitoring.rs`). Windows below the
 //! minimum sample counts are not judged, so low-traffic endpoints do not
-//! flap (and are not monitored below that volume). Alerts are grouped per
-//! (api, kind): a deviation within [`MonitorConfig::cooldown_ms`] of the
-//! last one of its API and kind grows the same alert, whichever endpoint it
-//! is on, so one outage across several endpoints is one alert for whoever
-//! answers for the API. An alert names its endpoint while it concerns one
-//! ([`MonitorAlert::endpoint`]); grouping several, it is API-wide and lists
-//! them ([`MonitorAlert::endpoints`], and evidence rows
+//! flap (and are not monitored below that volume). One alert per API
+//! incident: a series (an endpoint's, or the API's) deviating within
+//! [`MonitorConfig::cooldown_ms`] of its last alert grows that alert, and
+//! another endpoint of the API showing an error spike or a size shift while
+//! the API's alert of that kind is active (seen within a window of its
+//! start) joins it, so an outage spreading over several endpoints is one
+//! alert for whoever answers for the API. Error spikes group per class: a
+//! 5xx outage and a wave of 4xx (say, credential stuffing) are two
+//! problems. Latency stays per endpoint (an endpoint slows with its own
+//! load, e.g. a flood on search) unless many endpoints slow at once. An alert
+//! names its endpoint while it concerns one ([`MonitorAlert::endpoint`]);
+//! grouping several, it is API-wide and lists them
+//! ([`MonitorAlert::endpoints`], and evidence rows
 //! [`ENDPOINT_EVIDENCE_PREFIX`]`<endpoint>`).
 //!
 //! Kinds and where they are judged: `latency_regression`,

@@ -402,10 +402,11 @@ impl MonitorTracker {
     }
 
     /// Opens an alert, or grows one: the last alert of one of the deviating
-    /// series when it was seen within the cool-down, else the API's alert
-    /// of the same kind while it is active (seen within a window of this
-    /// run's start: an incident spreading to another endpoint), adding the
-    /// deviation's endpoints to it. Returns its index.
+    /// series when it was seen within the cool-down, else (for the kinds
+    /// that group endpoints) the API's alert of the same kind while it is
+    /// active (seen within a window of this run's start: an incident
+    /// spreading to another endpoint), adding the deviation's endpoints to
+    /// it. Returns its index.
     fn raise(&mut self, r: Raised, now_ms: i64) -> usize {
         let Raised {
             key,
@@ -446,7 +447,7 @@ impl MonitorTracker {
             .latest_of_group
             .get(&key)
             .copied()
-            .filter(|&i| seen_within(i, window_ms));
+            .filter(|&i| groups_endpoints(kind) && seen_within(i, window_ms));
         if let Some(i) = same_series.or(active) {
             if let Some(t) = self.alerts.get_mut(i) {
                 let alert = &mut t.alert;
@@ -722,6 +723,19 @@ fn shift_flags(s: &MonitorSample<'_>, base: &SeriesBaseline, cfg: &MonitorConfig
         }
     }
     flags
+}
+
+/// Whether another endpoint's deviation of this kind joins the API's active
+/// alert. Errors and sizes: a failing backend or a release shows on one
+/// endpoint after another. Not latency: an endpoint slows with its own load
+/// (a flood on search slows search), so a slow endpoint beside another is
+/// usually a second problem, named on its own alert; a backend slowing the
+/// whole API shows on many endpoints at once, judged API-wide.
+fn groups_endpoints(kind: MonitorKind) -> bool {
+    matches!(
+        kind,
+        MonitorKind::ErrorRateSpike | MonitorKind::ResponseSizeShift
+    )
 }
 
 /// The error class of an error deviation (1: 5xx, 2: 4xx), 0 for other kinds.
