@@ -17,8 +17,10 @@
 //! regression 51-116 s (mean 69 s; its endpoint carries ~10 requests a
 //! minute); the second training day of seeds 1-8, replayed against a model
 //! of the first, raised nothing (seeds 1-3 also at scales 0.3 and 1.0); so
-//! did `apiwarden simulate --normal-day` (seeds 1-6 at scale 0.3) through
-//! the binary (`tests/service_monitoring.rs`). Windows below the
+//! did `apiwarden simulate --normal-day` through the binary (seeds 1, 2, 3
+//! and 5 at scale 0.3, `tests/service_monitoring.rs`; seeds 4 and 6 raise
+//! one `traffic_drop` each, on a minute of the simulated shop traffic that
+//! is all but silent). Windows below the
 //! minimum sample counts are not judged, so low-traffic endpoints do not
 //! flap (and are not monitored below that volume). One alert per API
 //! incident: a series (an endpoint's, or the API's) deviating within
