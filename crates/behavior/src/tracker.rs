@@ -470,7 +470,12 @@ fn judge(
         exceeded.retain(|e| e.attack != AttackType::TokenMisuse);
     }
     // The API-wide window sees everyone's typos; one number over its limit there is
-    // also what the tail of a finished attack looks like. It needs two.
+    // also what the tail of a finished attack looks like. It needs two, and failures that
+    // are still coming: a benign typo a quarter of an hour after a stuffing run stopped
+    // finds the 10-minute counts still high, but not the last minute's.
+    if kind == EntityKind::Api && !w.failures_current() {
+        exceeded.retain(|e| e.attack != AttackType::CredentialStuffing);
+    }
     let needed = if kind == EntityKind::Api { 2 } else { 1 };
     if exceeded.len() < needed {
         return None;

@@ -64,6 +64,26 @@ fn is_common_method(m: &str) -> bool {
     )
 }
 
+/// File types of a web front end's static assets: scripts, styles, images, fonts.
+const STATIC_ASSET_EXTENSIONS: [&str; 15] = [
+    "js", "mjs", "css", "map", "png", "jpg", "jpeg", "gif", "svg", "ico", "webp", "woff", "woff2",
+    "ttf", "eot",
+];
+
+/// A static asset: the same public file for every client, not anyone's data. A browser
+/// with a cold cache pulls megabytes of them in seconds, which says nothing about
+/// exfiltration.
+fn is_static_asset(path: &str) -> bool {
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    let file = path.rsplit('/').next().unwrap_or(path);
+    match file.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => STATIC_ASSET_EXTENSIONS
+            .iter()
+            .any(|e| e.eq_ignore_ascii_case(ext)),
+        _ => false,
+    }
+}
+
 impl RecordFacts {
     /// Which of the window's endpoint-rate buckets this record's endpoint falls in.
     pub fn endpoint_bucket(&self) -> usize {
@@ -117,7 +137,12 @@ impl RecordFacts {
             unknown_endpoint: !obs.endpoint_known,
             odd_method: !is_common_method(&rec.method),
             bytes_ratio: ((rec.response_bytes as f64) / bytes_base).min(1e6) as f32,
-            bytes: rec.response_bytes as f32,
+            // Data volume counts data: static assets move bytes but no one's data.
+            bytes: if is_static_asset(&rec.path) {
+                0.0
+            } else {
+                rec.response_bytes as f32
+            },
             latency_ratio: (rec.latency_ms.max(0.0) / latency_base).min(1e6) as f32,
             endpoint_hash: u64::from(obs.endpoint).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5555,
             object_hash: obs.object_id.map(|o| hash_bytes(o.as_bytes())),
@@ -161,6 +186,9 @@ const N_SLOW: usize = 6;
 /// a flood-sized rate on one bucket. 16 keep a human's pages apart for 32 more bytes.
 pub(crate) const ENDPOINT_BUCKETS: usize = 16;
 
+/// Share of its 10-minute average pace the last minute's failures must keep up.
+const FAILURE_PACE_SHARE: f32 = 0.5;
+
 /// An endpoint excess that stops for this long is over.
 const HAMMER_GAP_MS: i64 = 5 * 60_000;
 
@@ -202,6 +230,9 @@ pub struct EntityWindow {
     short_epoch: u32,
     long_epoch: u32,
     fast_requests: f32,
+    /// Failed logins, 1 min decay: whether the failures the 10-minute count remembers are
+    /// still coming.
+    fast_failed: f32,
     mid: [f32; N_MID],
     endpoint_rates: [f32; ENDPOINT_BUCKETS],
     slow: [f32; N_SLOW],
@@ -250,6 +281,7 @@ impl EntityWindow {
             short_epoch: epoch(ts_ms, SHORT_EPOCH_MS),
             long_epoch: epoch(ts_ms, LONG_EPOCH_MS),
             fast_requests: 0.0,
+            fast_failed: 0.0,
             mid: [0.0; N_MID],
             endpoint_rates: [0.0; ENDPOINT_BUCKETS],
             slow: [0.0; N_SLOW],
@@ -298,6 +330,7 @@ impl EntityWindow {
             decay(dt, TAU_SLOW_MS),
         );
         self.fast_requests = self.fast_requests * df + 1.0;
+        self.fast_failed = self.fast_failed * df + if f.failed_login { 1.0 } else { 0.0 };
         for v in &mut self.mid {
             *v *= dm;
         }
@@ -423,6 +456,13 @@ impl EntityWindow {
         ts_ms.saturating_sub(self.hammer_since_ms)
     }
 
+    /// Whether failed logins still arrive at half the pace the 10-minute count averages or
+    /// more: an attack going on, not the fading memory of one that stopped.
+    pub(crate) fn failures_current(&self) -> bool {
+        let per_minute_10m = self.mid[M_FAILED] * (TAU_FAST_MS / TAU_MID_MS) as f32;
+        self.fast_failed >= FAILURE_PACE_SHARE * per_minute_10m
+    }
+
     /// Requests (10 min decay) to the endpoint bucket of `f`.
     pub(crate) fn endpoint_rate(&self, f: &RecordFacts) -> f64 {
         self.endpoint_rates
@@ -522,6 +562,18 @@ mod tests {
 
     fn feature(w: &EntityWindow, f: Feature) -> f64 {
         w.features(0.0)[f.index()]
+    }
+
+    #[test]
+    fn static_assets_are_recognised_by_their_file_type() {
+        assert!(is_static_asset("/static/app.3f9a1c2e.js"));
+        assert!(is_static_asset("/assets/logo.SVG?v=3"));
+        assert!(is_static_asset("/fonts/inter.woff2"));
+        assert!(!is_static_asset("/v2/reports/ledger/export?format=csv"));
+        assert!(!is_static_asset("/backup.zip"));
+        assert!(!is_static_asset("/v1/users/42"));
+        assert!(!is_static_asset("/static/.js"));
+        assert!(!is_static_asset("/v1/search?q=app.js"));
     }
 
     #[test]
