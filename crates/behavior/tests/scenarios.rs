@@ -495,7 +495,7 @@ fn new_users_are_not_attacks() {
 }
 
 #[test]
-fn distributed_stuffing_shows_api_wide() {
+fn distributed_stuffing_shows_api_wide_while_it_runs_only() {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(23);
     let t = TEST_START + HOUR;
     let attack: Vec<Event> = (0..400u32)
@@ -519,7 +519,45 @@ fn distributed_stuffing_shows_api_wide() {
             )
         })
         .collect();
+    let stopped = t + 400 * 3_000;
+    let mut attack = attack;
+    // Typos of real users after the run stopped: 5 to 30 minutes later, while the API-wide
+    // 10-minute counts still remember it.
+    for (k, minutes) in [5i64, 12, 20, 30].into_iter().enumerate() {
+        let user = who(
+            [81, 10, k as u8, 7],
+            Some(&format!("user{k}")),
+            None,
+            None,
+            k,
+            "ShopApp/3 (iOS)",
+        );
+        attack.push(event(
+            &mut rng,
+            stopped + minutes * MINUTE,
+            &user,
+            2,
+            401,
+            None,
+            None,
+        ));
+    }
     let (events, outcomes) = scenario(attack);
+    let late: Vec<_> = events
+        .iter()
+        .zip(&outcomes)
+        .filter(|(e, _)| e.attack.is_none() && e.rec.ts_ms > stopped + 4 * MINUTE)
+        .flat_map(|(e, o)| {
+            o.flagged
+                .iter()
+                .map(move |v| (e.id.clone(), v.entity.clone()))
+        })
+        .filter(|(_, ent)| ent.kind == EntityKind::Api)
+        .collect();
+    assert!(
+        late.is_empty(),
+        "the run's echo flagged later typos: {late:?}"
+    );
     let api_flags: Vec<_> = events
         .iter()
         .zip(&outcomes)
