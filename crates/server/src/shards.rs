@@ -19,6 +19,8 @@ use std::time::Instant;
 use tokio::sync::{broadcast, mpsc, oneshot, Semaphore};
 
 const QUEUE: usize = 64;
+/// APIs whose shard [`Shards::score`] remembers within one batch.
+const MAX_APIS_REMEMBERED: usize = 32;
 /// Records queued for scoring across all shards (a few seconds of scoring).
 pub const MAX_BACKLOG_RECORDS: usize = 256 * 1024;
 /// Remembered published alerts per shard before the memory is reset.
@@ -123,12 +125,26 @@ impl Shards {
     ) -> Result<(), ShardsClosed> {
         let n = self.count();
         let backlog = &self.outputs.backlog;
-        let mut per_shard: Vec<Vec<RecordEntry>> = (0..n).map(|_| Vec::new()).collect();
+        let mut per_shard: Vec<Vec<RecordEntry>>;
         if n == 1 {
             per_shard = vec![entries];
         } else {
+            let expected = entries.len() / n + entries.len() / 8;
+            per_shard = (0..n).map(|_| Vec::with_capacity(expected)).collect();
+            // The shard of each API of the batch, hashed once (a batch has
+            // few APIs; a hash per record was measurable at full ingest).
+            let mut known: Vec<(String, usize)> = Vec::new();
             for e in entries {
-                let s = apiwarden_detect::shard_of(&e.api, n);
+                let s = match known.iter().find(|(api, _)| *api == e.api) {
+                    Some(&(_, s)) => s,
+                    None => {
+                        let s = apiwarden_detect::shard_of(&e.api, n);
+                        if known.len() < MAX_APIS_REMEMBERED {
+                            known.push((e.api.clone(), s));
+                        }
+                        s
+                    }
+                };
                 if let Some(bucket) = per_shard.get_mut(s) {
                     bucket.push(e);
                 }
@@ -473,6 +489,63 @@ mod tests {
             }
         })
         .collect()
+    }
+
+    fn outputs() -> Arc<ShardOutputs> {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let (_shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+        Arc::new(ShardOutputs {
+            store: Arc::clone(&store),
+            alerts: broadcast::channel(16).0,
+            webhooks: Webhooks::start(Vec::new(), store, shutdown_rx),
+            policy: Arc::new(Policy::default()),
+            api_labels: Arc::new(ApiLabels::new(4)),
+            latest_ts_ms: Arc::new(AtomicI64::new(i64::MIN)),
+            hot: HotMetrics::register(),
+            backlog: Arc::new(Semaphore::new(MAX_BACKLOG_RECORDS)),
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_record_of_an_api_goes_to_the_shard_of_its_api() {
+        let outputs = outputs();
+        let bundle = Arc::new(crate::state::empty_bundle(1));
+        let shards = Shards::start(3, bundle, EngineConfig::default(), Arc::clone(&outputs))
+            .expect("shards");
+        // More APIs than a batch remembers the shards of, interleaved.
+        let apis = MAX_APIS_REMEMBERED + 8;
+        let mut batch = Vec::new();
+        for round in 0..3 {
+            for a in 0..apis {
+                let mut e = entries(1).remove(0);
+                e.api = format!("api{a}");
+                e.record.api = Some(e.api.clone());
+                e.record.ts_ms += round;
+                batch.push(e);
+            }
+        }
+        shards.score(batch, Instant::now()).await.expect("scored");
+        shards.barrier().await.expect("barrier");
+        let mut seen = 0;
+        for index in 0..3 {
+            let (reply, rx) = oneshot::channel();
+            let tx = shards.sender(index).expect("sender");
+            tx.send(ShardMsg::Status(reply)).await.expect("send");
+            for api in rx.await.expect("status") {
+                assert_eq!(
+                    apiwarden_detect::shard_of(&api.name, 3),
+                    index,
+                    "{}",
+                    api.name
+                );
+                assert_eq!(api.records, 3, "{}", api.name);
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, apis);
+        tokio::task::spawn_blocking(move || shards.close())
+            .await
+            .expect("close");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
