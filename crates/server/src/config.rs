@@ -59,7 +59,7 @@ pub struct Limits {
     /// Line-based bodies (NDJSON, log presets) without Content-Encoding are
     /// streamed in slices with bounded memory, up to this many bytes.
     pub max_stream_bytes: u64,
-    /// Requests taking longer get 408 (the alert stream excepted).
+    /// Requests taking longer get 408 (the alert stream and training excepted).
     pub request_timeout_secs: u64,
     /// Sustained records per second per ingest key (429 above); 0 = no limit.
     pub ingest_records_per_sec: f64,
