@@ -25,7 +25,7 @@ fn record(i: u64) -> RecordEntry {
             host: None,
             method: "GET".into(),
             path: format!("/v1/items/{}", i % 5000),
-            status: if i % 40 == 0 { 404 } else { 200 },
+            status: if i.is_multiple_of(40) { 404 } else { 200 },
             latency_ms: 5.0 + (i % 30) as f64,
             request_bytes: 200 + i % 100,
             response_bytes: 1000 + (i * 7919) % 20_000,
