@@ -182,10 +182,13 @@ pub(crate) fn response_size(
 }
 
 /// Requests far above or below what this hour of day usually brings.
+/// `silence_arrivals`: client arrivals the baseline expected since the
+/// API's last request (`None` when the model has no arrival rates).
 pub(crate) fn traffic(
     requests: u64,
     expected: f64,
     window_seconds: f64,
+    silence_arrivals: Option<f64>,
     cfg: &MonitorConfig,
 ) -> Option<Deviation> {
     let n = requests as f64;
@@ -211,8 +214,11 @@ pub(crate) fn traffic(
         });
     }
     // Silence where many requests were due is a drop even below the z-score
-    // (which needs ~200 requests a window once sessions are accounted for).
-    let silent = requests == 0;
+    // (which needs ~200 requests a window once sessions are accounted for),
+    // once it lasted long enough that so many sessions should have begun
+    // that it cannot be chance: ~30 requests a minute can be 3 sessions.
+    let silent = requests == 0
+        && silence_arrivals.map_or(true, |arrivals| arrivals >= cfg.min_silence_arrivals);
     if expected >= cfg.min_expected_for_drop
         && n <= cfg.drop_ratio * expected
         && (-z >= cfg.z_threshold || silent)

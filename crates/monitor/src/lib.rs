@@ -220,8 +220,17 @@ pub struct MonitorConfig {
     /// Window count <= this x the expected count.
     pub drop_ratio: f64,
     /// Expected window count below which a drop is not judged. Above it, a
-    /// silent window is a drop; a partial drop also needs the z-score.
+    /// silence is a drop once it is long enough (see
+    /// `min_silence_arrivals`); a partial drop needs the z-score.
     pub min_expected_for_drop: f64,
+    /// Clients the baseline expected to arrive (new in their window, per
+    /// hour of day) during a silence before the silence is a drop. Requests
+    /// come in sessions, so a busy-looking API with few sessions can fall
+    /// silent for a minute by chance; client arrivals are close to Poisson,
+    /// so a silence over which `k` arrivals were due has chance ~`e^-k`
+    /// (15: ~3e-7). Models trained before the arrival rates were learned
+    /// judge a silent window alone.
+    pub min_silence_arrivals: f64,
     /// Variance / mean of a window's request count: requests come in
     /// sessions, so counts vary several times more than Poisson's.
     pub traffic_dispersion: f64,
@@ -261,6 +270,7 @@ impl Default for MonitorConfig {
             surge_ratio: 3.0,
             drop_ratio: 0.25,
             min_expected_for_drop: 30.0,
+            min_silence_arrivals: 15.0,
             traffic_dispersion: 6.0,
             country_share_change: 0.15,
             top_countries: 16,
@@ -301,6 +311,7 @@ impl MonitorConfig {
             surge_ratio: finite(self.surge_ratio, d.surge_ratio).max(1.0),
             drop_ratio: finite(self.drop_ratio, d.drop_ratio).min(1.0),
             min_expected_for_drop: finite(self.min_expected_for_drop, d.min_expected_for_drop),
+            min_silence_arrivals: finite(self.min_silence_arrivals, d.min_silence_arrivals),
             traffic_dispersion: finite(self.traffic_dispersion, d.traffic_dispersion).max(1.0),
             country_share_change: finite(self.country_share_change, d.country_share_change)
                 .min(1.0),

@@ -68,6 +68,12 @@ pub struct ApiBaseline {
     pub country_hours: Vec<HourCountries>,
     /// Endpoint (`METHOD template`) -> its figures.
     pub endpoints: BTreeMap<String, SeriesBaseline>,
+    /// Client arrivals per second by UTC hour of day (24 entries, empty in
+    /// models trained before them): clients of a window that the window
+    /// before did not see. Sessions arrive about as a Poisson process where
+    /// their requests do not, so this is what says how unlikely a silence is.
+    #[serde(default)]
+    pub client_arrivals_per_hour: Vec<f64>,
 }
 
 impl ApiBaseline {
@@ -88,6 +94,20 @@ impl ApiBaseline {
                 .unwrap_or(self.mean_rate)
         };
         at(below) * (1.0 - frac) + at(below + 1.0) * frac
+    }
+
+    /// Expected client arrivals per second at `ts_ms` (interpolated like
+    /// [`ApiBaseline::expected_rate`]), if the model learned them.
+    pub fn expected_arrival_rate(&self, ts_ms: i64) -> Option<f64> {
+        let rates = &self.client_arrivals_per_hour;
+        if rates.len() != 24 {
+            return None;
+        }
+        let hours = ts_ms.rem_euclid(DAY_MS) as f64 / HOUR_MS as f64 - 0.5;
+        let below = hours.floor();
+        let frac = hours - below;
+        let at = |h: f64| rates.get((h as i64).rem_euclid(24) as usize).copied();
+        Some(at(below)? * (1.0 - frac) + at(below + 1.0)? * frac)
     }
 
     /// Baseline share of a country over the whole day (a country outside
@@ -196,6 +216,11 @@ struct ApiAccumulator {
     window_clients: BTreeMap<u64, u16>,
     /// Client-windows per country (index; `OTHER_COUNTRY` past the cap), per hour.
     hour_clients: [BTreeMap<u16, u64>; 24],
+    /// The previous window flushed and its clients, to tell arrivals.
+    previous_window: Option<i64>,
+    previous_clients: BTreeMap<u64, u16>,
+    /// Clients new in their window (absent from the window before), per hour.
+    hour_arrivals: [u64; 24],
 }
 
 const OTHER_COUNTRY: u16 = u16::MAX;
@@ -209,6 +234,23 @@ impl ApiAccumulator {
             for &country in self.window_clients.values() {
                 *counts.entry(country).or_default() += 1;
             }
+        }
+        // The first window of training has no window before it to compare
+        // with: its clients are not counted as arrivals.
+        if let Some(previous) = self.previous_window {
+            let consecutive = previous + 1 == self.window;
+            let arrivals = self
+                .window_clients
+                .keys()
+                .filter(|c| !consecutive || !self.previous_clients.contains_key(c))
+                .count() as u64;
+            if let Some(slot) = self.hour_arrivals.get_mut(hour) {
+                *slot += arrivals;
+            }
+        }
+        if !self.window_clients.is_empty() {
+            self.previous_window = Some(self.window);
+            std::mem::swap(&mut self.previous_clients, &mut self.window_clients);
         }
         self.window_clients.clear();
     }
@@ -372,7 +414,21 @@ impl MonitorTrainer {
                         HourCountries { clients, countries }
                     })
                     .collect();
+                let client_arrivals_per_hour = (0..24)
+                    .map(|h| {
+                        let seconds = coverage.get(h).copied().unwrap_or(0.0);
+                        let arrivals = acc.hour_arrivals.get(h).copied().unwrap_or(0);
+                        // As for the request rate: an hour seen for under 30
+                        // minutes takes the day's mean.
+                        if seconds >= 1_800.0 {
+                            arrivals as f64 / seconds
+                        } else {
+                            acc.hour_arrivals.iter().sum::<u64>() as f64 / span_s.max(1.0)
+                        }
+                    })
+                    .collect();
                 let baseline = ApiBaseline {
+                    client_arrivals_per_hour,
                     stats: acc.all.finish(&self.cfg),
                     rate_per_hour,
                     mean_rate,

@@ -38,6 +38,8 @@ struct ApiState {
     /// Baseline share of each entry of `countries`.
     country_baseline: Vec<f64>,
     country_index: BTreeMap<String, u16>,
+    /// Traffic time of the API's latest request, to measure a silence.
+    last_request_ms: Option<i64>,
 }
 
 /// What an alert groups: one API's deviations of one kind, whichever of
@@ -203,6 +205,7 @@ impl MonitorTracker {
             }
             t.keep_id(flags & !FLAG_NEW_COUNTRY, s.id, cfg.ids_per_tick);
         }
+        api.last_request_ms = Some(api.last_request_ms.map_or(s.ts_ms, |t| t.max(s.ts_ms)));
         let t = api.series.tick_mut(tick, cfg.window_ticks);
         t.add(s.latency_ms, s.request_bytes, s.response_bytes, s.status);
         t.add_country(country);
@@ -232,17 +235,26 @@ impl MonitorTracker {
             countries: Vec::new(),
             country_baseline: Vec::new(),
             country_index: BTreeMap::new(),
+            last_request_ms: None,
         });
         self.api_index.insert(name.to_string(), i);
         Some(i)
     }
 
     /// Closes ticks `from..to`; a long silence evaluates only as many empty
-    /// windows as persistence needs, then jumps.
+    /// windows as persistence needs, jumps, and evaluates the last ticks
+    /// before `to` again (persistence's worth): by then the silence may be
+    /// long enough to be a drop where a short one was not.
     fn advance(&mut self, from: i64, to: i64, changed: &mut Vec<MonitorAlert>) {
         let most = i64::from(self.cfg.window_ticks + self.cfg.persistence_ticks) + 1;
         let last = to.min(from.saturating_add(most));
         for closing in from..last {
+            self.evaluate(closing, changed);
+        }
+        let tail = to
+            .saturating_sub(i64::from(self.cfg.persistence_ticks))
+            .max(last);
+        for closing in tail..to {
             self.evaluate(closing, changed);
         }
         self.current_tick = Some(to);
@@ -348,7 +360,22 @@ impl MonitorTracker {
             }
             api.series.summarize(&mut self.scratch);
             let expected = api_base.expected_rate(window_start_ms) * window_seconds;
-            let traffic = checks::traffic(self.scratch.requests, expected, window_seconds, &cfg);
+            // The silence runs from the API's last request (or the first
+            // tick's start) to the window's end.
+            let silence_start = api
+                .last_request_ms
+                .unwrap_or(self.first_tick * cfg.tick_ms)
+                .min(window_end_ms);
+            let silence_arrivals = api_base
+                .expected_arrival_rate(window_start_ms)
+                .map(|rate| rate * (window_end_ms - silence_start) as f64 / 1000.0);
+            let traffic = checks::traffic(
+                self.scratch.requests,
+                expected,
+                window_seconds,
+                silence_arrivals,
+                &cfg,
+            );
             let country = checks::countries(
                 &self.scratch,
                 api_base,

@@ -173,6 +173,75 @@ fn silence_on_a_modest_api_is_a_drop() {
     assert_eq!(opened[0].severity, apiwarden_alert::Severity::Critical);
 }
 
+/// Session-shaped traffic in [from, to): a session starts every 15 s (4 a
+/// minute, each its own client) and sends 10 requests 6 s apart, so ~40
+/// requests a minute come from only ~4 session arrivals a minute. Requests
+/// in a `silent` (from, to) stretch are dropped.
+fn sessions(from: i64, to: i64, silent: Option<(i64, i64)>) -> Vec<Request> {
+    let mut out = Vec::new();
+    let mut start = from;
+    while start < to {
+        for k in 0..10 {
+            let ts = start + k * 6_000;
+            if ts >= to || silent.is_some_and(|(a, b)| (a..b).contains(&ts)) {
+                continue;
+            }
+            out.push(Request {
+                id: format!("s{start}-{k}"),
+                ts_ms: ts,
+                endpoint: ENDPOINTS[k as usize % 4],
+                status: 200,
+                latency_ms: 20.0 + 20.0 * uniform(ts as u64 ^ 3),
+                response_bytes: 1_500,
+                country: "FR",
+                client: format!("session{start}"),
+            });
+        }
+        start += 15_000;
+    }
+    out.sort_by_key(|r| r.ts_ms);
+    out
+}
+
+/// Drops opened on day 2 of session traffic with the given silence (minutes
+/// after the start of the day, length in minutes).
+fn session_drops(silence_at: i64, silence_minutes: i64) -> Vec<MonitorAlert> {
+    let mut trainer = MonitorTrainer::new(MonitorConfig::default());
+    for r in sessions(0, DAY_MS, None) {
+        trainer.observe(&sample(&r));
+    }
+    let mut tracker = MonitorTracker::new(Arc::new(trainer.finish()), MonitorConfig::default());
+    let silent_from = DAY_MS + silence_at * MINUTE_MS;
+    let silence = (silent_from, silent_from + silence_minutes * MINUTE_MS);
+    for r in sessions(DAY_MS, DAY_MS + 60 * MINUTE_MS, Some(silence)) {
+        tracker.observe(&sample(&r));
+    }
+    tracker.alerts()
+}
+
+#[test]
+fn a_short_silence_of_few_sessions_is_chance_and_a_long_one_is_a_drop() {
+    // 40 requests a minute (above `min_expected_for_drop`) but ~4 session
+    // arrivals: 2 silent minutes were due only ~8 arrivals (e^-8 ~ 3e-4 a
+    // time, several times a day): not a drop.
+    let short = session_drops(20, 2);
+    assert!(short.is_empty(), "{short:#?}");
+    // 10 silent minutes were due ~40 arrivals: a drop, and critical. The
+    // whole service is silent here, so its ticks close when traffic
+    // resumes: the drop is dated in the silence, after the ~15 arrivals
+    // (~4 minutes) it takes to be sure.
+    let long = session_drops(20, 10);
+    assert_eq!(long.len(), 1, "{long:#?}");
+    assert_eq!(long[0].kind, MonitorKind::TrafficDrop);
+    let from = DAY_MS + 20 * MINUTE_MS;
+    assert!(
+        (from + 3 * MINUTE_MS..from + 10 * MINUTE_MS).contains(&long[0].first_seen_ms),
+        "{:?}",
+        long[0].first_seen_ms - from
+    );
+    assert_eq!(long[0].severity, apiwarden_alert::Severity::Critical);
+}
+
 #[test]
 fn a_surge_is_alerted_once() {
     let busy = Twist {
