@@ -37,14 +37,42 @@ fn binomial_z(k: u64, n: u64, p: f64) -> f64 {
     (k as f64 - n * p) / (n * p * (1.0 - p)).sqrt()
 }
 
+/// Chance of at least `k` successes in `n` trials at rate `p` (exact; `n`
+/// is a window's count on a quiet endpoint, so the sum is short).
+fn binomial_tail(k: u64, n: u64, p: f64) -> f64 {
+    let p = p.clamp(1e-9, 1.0);
+    let mut term = (1.0 - p).powf(n as f64); // P(X = 0)
+    let mut tail = if k == 0 { term } else { 0.0 };
+    for i in 1..=n {
+        // P(X = i) from P(X = i - 1).
+        term *= (n - i + 1) as f64 / i as f64 * p / (1.0 - p).max(1e-12);
+        if i >= k {
+            tail += term;
+        }
+    }
+    tail.min(1.0)
+}
+
+/// One-sided normal tail beyond `z` (asymptotic series, fine from z = 3):
+/// the chance a z-score threshold stands for.
+fn normal_tail(z: f64) -> f64 {
+    let z = z.max(3.0);
+    let z2 = z * z;
+    (-z2 / 2.0).exp() / (z * (2.0 * std::f64::consts::PI).sqrt())
+        * (1.0 - 1.0 / z2 + 3.0 / (z2 * z2))
+}
+
 /// Median latency up by `latency_ratio` (and p95 above the baseline p95).
+/// Below `min_window_samples` (a quiet endpoint, or one starved by a flood
+/// elsewhere) the median says little, but a window of slow requests still
+/// does: it is judged by the exact chance of that many slow ones.
 pub(crate) fn latency(
     w: &WindowStats,
     base: &SeriesBaseline,
     cfg: &MonitorConfig,
 ) -> Option<Deviation> {
     if w.requests < cfg.min_window_samples {
-        return None;
+        return few_slow(w, base, cfg);
     }
     let (p50, p95, p99) = (
         w.latency.quantile(0.5),
@@ -84,6 +112,40 @@ pub(crate) fn latency(
             evidence("latency_p50_ms", p50, base.latency_p50_ms),
             evidence("latency_p99_ms", p99, base.latency_p99_ms),
             evidence("slow_request_share", slow_share, base.slow_ratio),
+        ],
+    })
+}
+
+/// A window below `min_window_samples` that is mostly slow: at least
+/// `min_errors` slow requests, a `SLOW_SHARE` of them, and as unlikely under
+/// the baseline's slow share as the z-score threshold (exact binomial tail:
+/// the normal approximation overstates a few requests' weight).
+fn few_slow(w: &WindowStats, base: &SeriesBaseline, cfg: &MonitorConfig) -> Option<Deviation> {
+    if w.requests == 0 || w.slow < cfg.min_errors {
+        return None;
+    }
+    let share = w.slow as f64 / w.requests as f64;
+    let p = base.slow_ratio.max(0.01);
+    if share < SLOW_SHARE || binomial_tail(w.slow, w.requests, p) > normal_tail(cfg.z_threshold) {
+        return None;
+    }
+    let p50 = w.latency.quantile(0.5);
+    let ratio = p50 / base.latency_p50_ms.max(1.0);
+    let z = binomial_z(w.slow, w.requests, p);
+    Some(Deviation {
+        kind: MonitorKind::LatencyRegression,
+        score: round3(z),
+        threshold: cfg.z_threshold,
+        severity: if ratio >= 1.5 * cfg.latency_ratio {
+            Severity::High
+        } else {
+            Severity::Medium
+        },
+        evidence: vec![
+            evidence("latency_p95_ms", w.latency.quantile(0.95), base.latency_p95_ms),
+            evidence("latency_p50_ms", p50, base.latency_p50_ms),
+            evidence("latency_p99_ms", w.latency.quantile(0.99), base.latency_p99_ms),
+            evidence("slow_request_share", share, base.slow_ratio),
         ],
     })
 }
@@ -241,11 +303,16 @@ pub(crate) fn traffic(
 
 /// A country's share of the window's distinct clients far from its
 /// baseline for this hour of day (a new one, or one that vanished).
+/// `exact`: also require the exact binomial chance of the count to be as
+/// small as the z-score threshold's, at the country's own baseline share
+/// (at least 1%) — for spans pooled from quiet windows, where the clients
+/// are few and the normal approximation (with its 3% floor) is weakest.
 pub(crate) fn countries(
     w: &WindowStats,
     base: &ApiBaseline,
     names: &[String],
     at_ms: i64,
+    exact: bool,
     cfg: &MonitorConfig,
 ) -> Option<Deviation> {
     if w.clients < cfg.min_country_clients {
@@ -282,6 +349,18 @@ pub(crate) fn countries(
         {
             continue;
         }
+        if exact {
+            let rate = p.clamp(0.01, 0.99);
+            let chance = if grew {
+                binomial_tail(k, w.clients, rate)
+            } else {
+                // At most k of n at `rate` is at least n - k failures.
+                binomial_tail(w.clients.saturating_sub(k), w.clients, 1.0 - rate)
+            };
+            if chance > normal_tail(cfg.z_threshold) {
+                continue;
+            }
+        }
         if worst.as_ref().is_some_and(|(best, _)| *best >= z.abs()) {
             continue;
         }
@@ -300,4 +379,18 @@ pub(crate) fn countries(
         worst = Some((z.abs(), deviation));
     }
     worst.map(|(_, d)| d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binomial_tail_is_exact() {
+        assert!((binomial_tail(0, 5, 0.3) - 1.0).abs() < 1e-12);
+        assert!((binomial_tail(5, 5, 0.01) - 1e-10).abs() < 1e-15);
+        // P(X >= 2 | 3, 0.5) = 4/8.
+        assert!((binomial_tail(2, 3, 0.5) - 0.5).abs() < 1e-12);
+        assert!((normal_tail(6.0) - 9.87e-10).abs() < 0.05e-10);
+    }
 }

@@ -21,6 +21,9 @@ const FIGURE_COUNTRIES: usize = 8;
 const MAX_TICK_CLIENTS: usize = 2_048;
 /// A country below this baseline share is news when it shows up.
 const NEW_COUNTRY_SHARE: f64 = 0.05;
+/// Windows an API's ticks are kept for: its country mix is judged over up
+/// to this many when one window has too few clients.
+const POOLED_WINDOWS: u32 = 4;
 
 struct EndpointState {
     name: String,
@@ -91,6 +94,8 @@ pub struct MonitorTracker {
     /// Each group's latest alert: other endpoints join it while it is active.
     latest_of_group: BTreeMap<GroupKey, usize>,
     scratch: WindowStats,
+    /// A pooled span of several windows (quiet APIs' country mix).
+    pooled: WindowStats,
     untracked_records: u64,
 }
 
@@ -108,6 +113,7 @@ impl MonitorTracker {
             latest_of_series: BTreeMap::new(),
             latest_of_group: BTreeMap::new(),
             scratch: WindowStats::default(),
+            pooled: WindowStats::default(),
             untracked_records: 0,
         }
     }
@@ -206,7 +212,7 @@ impl MonitorTracker {
             t.keep_id(flags & !FLAG_NEW_COUNTRY, s.id, cfg.ids_per_tick);
         }
         api.last_request_ms = Some(api.last_request_ms.map_or(s.ts_ms, |t| t.max(s.ts_ms)));
-        let t = api.series.tick_mut(tick, cfg.window_ticks);
+        let t = api.series.tick_mut(tick, cfg.window_ticks * POOLED_WINDOWS);
         t.add(s.latency_ms, s.request_bytes, s.response_bytes, s.status);
         t.add_country(country);
         t.add_client(
@@ -272,7 +278,8 @@ impl MonitorTracker {
         let run_start = |streak: u32| (closing - i64::from(streak) + 1) * cfg.tick_ms;
         let mut raised: Vec<Raised> = Vec::new();
         for (api_pos, api) in self.apis.iter_mut().enumerate() {
-            api.series.expire(closing, cfg.window_ticks);
+            api.series.expire(closing, cfg.window_ticks * POOLED_WINDOWS);
+            let window_first_tick = closing - i64::from(cfg.window_ticks) + 1;
             let Some(api_base) = &api.baseline else {
                 continue;
             };
@@ -283,8 +290,9 @@ impl MonitorTracker {
                     continue;
                 };
                 // Most endpoints are quiet: judge nothing below the sample guard
-                // without summing histograms.
-                if endpoint.series.requests() < cfg.min_window_samples {
+                // without summing histograms (a few slow requests can tell a
+                // latency regression below `min_window_samples`).
+                if endpoint.series.requests() < cfg.min_window_samples.min(cfg.min_errors) {
                     endpoint.series.streaks = [0; 6];
                     continue;
                 }
@@ -342,7 +350,11 @@ impl MonitorTracker {
                             observed: deviating.len() as f64,
                             baseline: 0.0,
                         });
-                        let ids = api.series.ids(kind_mask(kind), MAX_ALERT_REQUEST_IDS);
+                        let ids = api.series.ids_since(
+                            window_first_tick,
+                            kind_mask(kind),
+                            MAX_ALERT_REQUEST_IDS,
+                        );
                         raised.push(Raised {
                             key: (api_pos, kind, error_class(&d)),
                             deviation: d,
@@ -358,7 +370,8 @@ impl MonitorTracker {
             if !full {
                 continue;
             }
-            api.series.summarize(&mut self.scratch);
+            api.series
+                .summarize_since(window_first_tick, &mut self.scratch);
             let expected = api_base.expected_rate(window_start_ms) * window_seconds;
             // The silence runs from the API's last request (or the first
             // tick's start) to the window's end.
@@ -376,13 +389,37 @@ impl MonitorTracker {
                 silence_arrivals,
                 &cfg,
             );
-            let country = checks::countries(
+            let mut country = checks::countries(
                 &self.scratch,
                 api_base,
                 &api.countries,
                 window_start_ms,
+                false,
                 &cfg,
             );
+            // Too few clients in the window to judge its mix: pool the
+            // shortest span of up to `POOLED_WINDOWS` windows that has
+            // enough (a quiet hour's shift shows in 2-3 minutes, not 1).
+            if self.scratch.clients < cfg.min_country_clients {
+                for windows in 2..=POOLED_WINDOWS {
+                    let first = closing - i64::from(cfg.window_ticks * windows) + 1;
+                    if first < self.first_tick {
+                        break;
+                    }
+                    api.series.summarize_since(first, &mut self.pooled);
+                    if self.pooled.clients >= cfg.min_country_clients {
+                        country = checks::countries(
+                            &self.pooled,
+                            api_base,
+                            &api.countries,
+                            first * cfg.tick_ms,
+                            true,
+                            &cfg,
+                        );
+                        break;
+                    }
+                }
+            }
             for kind in [
                 MonitorKind::TrafficSurge,
                 MonitorKind::TrafficDrop,
@@ -398,7 +435,11 @@ impl MonitorTracker {
                         *streak += 1;
                         let run = *streak;
                         if run >= cfg.persistence_ticks {
-                            let ids = api.series.ids(kind_mask(kind), MAX_ALERT_REQUEST_IDS);
+                            let ids = api.series.ids_since(
+                                window_first_tick,
+                                kind_mask(kind),
+                                MAX_ALERT_REQUEST_IDS,
+                            );
                             raised.push(Raised {
                                 key: (api_pos, kind, 0),
                                 deviation: d.clone(),

@@ -222,9 +222,16 @@ impl Series {
     /// Up to `limit` ids of the window whose flags meet `mask` (any id when
     /// `mask` is 0 or nothing matches), oldest first.
     pub fn ids(&self, mask: u8, limit: usize) -> Vec<String> {
+        self.ids_since(i64::MIN, mask, limit)
+    }
+
+    /// [`Series::ids`] of the kept ticks numbered `oldest` or later.
+    pub fn ids_since(&self, oldest: i64, mask: u8, limit: usize) -> Vec<String> {
         let pick = |want: &dyn Fn(u8) -> bool| -> Vec<String> {
-            self.ticks()
-                .flat_map(|t| t.kept_ids())
+            self.ticks
+                .iter()
+                .filter(|(n, _)| *n >= oldest)
+                .flat_map(|(_, t)| t.kept_ids())
                 .filter(|(flags, _)| want(*flags))
                 .take(limit)
                 .map(|(_, id)| id.to_string())
