@@ -142,9 +142,17 @@ fn few_slow(w: &WindowStats, base: &SeriesBaseline, cfg: &MonitorConfig) -> Opti
             Severity::Medium
         },
         evidence: vec![
-            evidence("latency_p95_ms", w.latency.quantile(0.95), base.latency_p95_ms),
+            evidence(
+                "latency_p95_ms",
+                w.latency.quantile(0.95),
+                base.latency_p95_ms,
+            ),
             evidence("latency_p50_ms", p50, base.latency_p50_ms),
-            evidence("latency_p99_ms", w.latency.quantile(0.99), base.latency_p99_ms),
+            evidence(
+                "latency_p99_ms",
+                w.latency.quantile(0.99),
+                base.latency_p99_ms,
+            ),
             evidence("slow_request_share", share, base.slow_ratio),
         ],
     })
@@ -280,7 +288,7 @@ pub(crate) fn traffic(
     // once it lasted long enough that so many sessions should have begun
     // that it cannot be chance: ~30 requests a minute can be 3 sessions.
     let silent = requests == 0
-        && silence_arrivals.map_or(true, |arrivals| arrivals >= cfg.min_silence_arrivals);
+        && silence_arrivals.is_none_or(|arrivals| arrivals >= cfg.min_silence_arrivals);
     if expected >= cfg.min_expected_for_drop
         && n <= cfg.drop_ratio * expected
         && (-z >= cfg.z_threshold || silent)

@@ -278,7 +278,8 @@ impl MonitorTracker {
         let run_start = |streak: u32| (closing - i64::from(streak) + 1) * cfg.tick_ms;
         let mut raised: Vec<Raised> = Vec::new();
         for (api_pos, api) in self.apis.iter_mut().enumerate() {
-            api.series.expire(closing, cfg.window_ticks * POOLED_WINDOWS);
+            api.series
+                .expire(closing, cfg.window_ticks * POOLED_WINDOWS);
             let window_first_tick = closing - i64::from(cfg.window_ticks) + 1;
             let Some(api_base) = &api.baseline else {
                 continue;

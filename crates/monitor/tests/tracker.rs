@@ -254,7 +254,11 @@ fn with_quiet_endpoint(from: i64, to: i64, slow_from: i64) -> Vec<Request> {
             ts_ms: ts,
             endpoint: "GET /q",
             status: 200,
-            latency_ms: if ts >= slow_from { 8.0 * latency } else { latency },
+            latency_ms: if ts >= slow_from {
+                8.0 * latency
+            } else {
+                latency
+            },
             response_bytes: 1_500,
             country: "FR",
             client: format!("c{}", (uniform(ts as u64 ^ 1) * 400.0) as u64),
@@ -284,6 +288,43 @@ fn a_quiet_endpoint_slowing_down_is_alerted_from_its_few_slow_requests() {
     // Five slow requests (50 s) and persistence (30 s): within 2 minutes.
     let first_seen = alert.first_seen_ms - slow_from;
     assert!((0..=2 * MINUTE_MS).contains(&first_seen), "{first_seen}");
+}
+
+/// A quiet API: a request every 7 s (~8 distinct clients a window, under
+/// `min_country_clients`); from `shift_from`, every other request comes
+/// from a new client in Vietnam.
+fn quiet_api(from: i64, to: i64, shift_from: i64) -> Vec<Request> {
+    let mut out = traffic(from, to, 1.0 / 7.0, NORMAL);
+    for (k, r) in out.iter_mut().enumerate() {
+        if r.ts_ms >= shift_from && k % 2 == 0 {
+            r.country = "VN";
+            r.client = format!("vn{k}");
+        }
+    }
+    out
+}
+
+#[test]
+fn a_country_shift_on_a_quiet_api_is_judged_over_pooled_windows() {
+    let mut trainer = MonitorTrainer::new(MonitorConfig::default());
+    for r in quiet_api(0, DAY_MS, i64::MAX) {
+        trainer.observe(&sample(&r));
+    }
+    let model = Arc::new(trainer.finish());
+    let replay = |shift_from: i64| {
+        let mut tracker = MonitorTracker::new(model.clone(), MonitorConfig::default());
+        for r in quiet_api(DAY_MS, DAY_MS + 60 * MINUTE_MS, shift_from) {
+            tracker.observe(&sample(&r));
+        }
+        tracker.alerts()
+    };
+    assert!(replay(i64::MAX).is_empty(), "a quiet normal hour");
+    let shift_from = DAY_MS + 20 * MINUTE_MS;
+    let alerts = replay(shift_from);
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(alerts[0].kind, MonitorKind::CountryShift);
+    let first_seen = alerts[0].first_seen_ms - shift_from;
+    assert!((0..=3 * MINUTE_MS).contains(&first_seen), "{first_seen}");
 }
 
 #[test]
