@@ -54,6 +54,19 @@ impl EntityBaseline {
     }
 }
 
+/// Where and on what a light credential (too few training requests for a baseline of its
+/// own) was used in training: enough to tell its owner's usual country and device from a
+/// stranger's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LightBaseline {
+    pub value: String,
+    pub requests: u64,
+    /// Countries, one bit per country hash mod 64 (as [`EntityBaseline::countries`]).
+    pub countries: u64,
+    /// User agents, one bit per user-agent hash mod 64.
+    pub agents: u64,
+}
+
 /// What training learned about one entity kind.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KindModel {
@@ -67,11 +80,21 @@ pub struct KindModel {
     pub archetypes: Option<Archetypes>,
     /// Sorted by `value`.
     pub baselines: Vec<EntityBaseline>,
+    /// Credentials below the baseline threshold, sorted by `value`. Empty in models from
+    /// before: light credentials are then judged by their kind alone, as they were.
+    #[serde(default)]
+    pub light: Vec<LightBaseline>,
 }
 
 impl KindModel {
     pub fn baseline_index(&self, value: &str) -> Option<usize> {
         self.baselines
+            .binary_search_by(|b| b.value.as_str().cmp(value))
+            .ok()
+    }
+
+    pub fn light_index(&self, value: &str) -> Option<usize> {
+        self.light
             .binary_search_by(|b| b.value.as_str().cmp(value))
             .ok()
     }
@@ -164,6 +187,7 @@ impl BehaviorModel {
                 forest: richest.forest.clone(),
                 archetypes: richest.archetypes.clone(),
                 baselines: Vec::new(),
+                light: Vec::new(),
             });
         }
         Some(BehaviorModel {

@@ -2,7 +2,7 @@
 
 use crate::features::{log_features, Feature, FeatureVector, ALL_FEATURES, N_FEATURES};
 use crate::model::{
-    calibrate_distance, calibrate_forest, BehaviorModel, EntityBaseline, KindModel,
+    calibrate_distance, calibrate_forest, BehaviorModel, EntityBaseline, KindModel, LightBaseline,
 };
 use crate::table::{record_entities, EntityKey, KindTables, KINDS};
 use crate::trainer::{is_credential, kind_slot};
@@ -119,8 +119,13 @@ impl BehaviorTracker {
                 .windows
                 .get_or_insert_with(kind, key, || EntityWindow::new(facts.ts_ms));
             if created && is_credential(kind) {
-                if let Some(i) = kind_model.and_then(|m| m.baseline_index(&key.value())) {
-                    w.cache.own_baseline = u32::try_from(i).unwrap_or(u32::MAX);
+                if let Some(m) = kind_model {
+                    let value = key.value();
+                    if let Some(i) = m.baseline_index(&value) {
+                        w.cache.own_baseline = u32::try_from(i).unwrap_or(u32::MAX);
+                    } else if let Some(i) = m.light_index(&value) {
+                        w.cache.light_baseline = u32::try_from(i).unwrap_or(u32::MAX);
+                    }
                 }
             }
             w.update(&facts, kind);
@@ -328,6 +333,14 @@ fn own_baseline<'m>(model: Option<&'m KindModel>, w: &EntityWindow) -> Option<&'
     model?.baselines.get(i)
 }
 
+fn light_baseline<'m>(model: Option<&'m KindModel>, w: &EntityWindow) -> Option<&'m LightBaseline> {
+    if w.cache.light_baseline == u32::MAX {
+        return None;
+    }
+    let i = usize::try_from(w.cache.light_baseline).ok()?;
+    model?.light.get(i)
+}
+
 fn own_maxima<'m>(model: Option<&'m KindModel>, w: &EntityWindow) -> Option<&'m [f32]> {
     own_baseline(model, w).map(|b| b.maxima.as_slice())
 }
@@ -352,11 +365,14 @@ fn judge(
     let own = own_maxima(model, w);
     // The owner using the credential from a country it was used from in training is not
     // the misuse, even while the window still remembers the stranger's places.
-    // Without a training baseline, home is where the window first saw the credential used:
-    // the owner coming back from a stranger's use is not a second misuse.
-    let at_home = match own_baseline(model, w) {
-        Some(b) => b.countries & facts.country_bit() != 0,
-        None => facts.country_hash.is_some() && facts.country_hash == w.home_country,
+    // A light credential's home is where training saw it used. Without any training
+    // record, home is where the window first saw the credential used: the owner coming back
+    // from a stranger's use is not a second misuse.
+    let light = light_baseline(model, w);
+    let at_home = match (own_baseline(model, w), light) {
+        (Some(b), _) => b.countries & facts.country_bit() != 0,
+        (None, Some(l)) => l.countries & facts.country_bit() != 0,
+        (None, None) => facts.country_hash.is_some() && facts.country_hash == w.home_country,
     };
     let home_network = own_baseline(model, w).is_none_or(|b| b.knows_network(facts.network_bit()));
     let mut exceeded: Vec<Exceeded> = Vec::new();
@@ -392,10 +408,53 @@ fn judge(
                 }
                 exceeded.push(Exceeded {
                     feature: f,
+                    label: None,
                     attack,
                     observed: v,
                     reference,
                     ratio: v / limit,
+                });
+            }
+        }
+    }
+    // A light credential (a customer who signs in now and then) has no maxima to exceed:
+    // one stranger using it looks like one user. What training did see is its owner's
+    // countries and devices; authenticated use from a country AND on a device it never
+    // used is someone else holding the credential. Both at once: a trip alone, or a new
+    // phone alone, is the owner.
+    if let Some(l) = light {
+        let (country, agent) = (facts.country_bit(), facts.agent_bit());
+        let used = !facts.unauthorized && !facts.auth_endpoint;
+        if used && country != 0 && agent != 0 && l.countries & country == 0 && l.agents & agent == 0
+        {
+            let new = [
+                (
+                    Feature::DistinctCountries1h,
+                    "country_new_to_credential",
+                    l.countries,
+                ),
+                (
+                    Feature::DistinctUserAgents1h,
+                    "device_new_to_credential",
+                    l.agents,
+                ),
+            ];
+            for (feature, label, known) in new {
+                let stronger = exceeded
+                    .iter()
+                    .filter(|e| e.feature == feature)
+                    .map(|e| e.ratio)
+                    .fold(cfg.strong_ratio, f64::max);
+                exceeded.retain(|e| e.feature != feature);
+                exceeded.push(Exceeded {
+                    feature,
+                    label: Some(label),
+                    attack: AttackType::TokenMisuse,
+                    // This record's country (device) is one training never saw; the
+                    // reference is how many the credential was used from in training.
+                    observed: 1.0,
+                    reference: f64::from(known.count_ones()),
+                    ratio: stronger,
                 });
             }
         }
@@ -414,6 +473,7 @@ fn judge(
         if rate > limit && !already {
             exceeded.push(Exceeded {
                 feature: Feature::TopEndpointRate10m,
+                label: None,
                 attack: apiwarden_alert::AttackType::ApiDos,
                 observed: rate,
                 reference: own_max,

@@ -3,7 +3,9 @@
 
 use crate::archetypes::{quantile, Archetypes};
 use crate::features::{log_features, FeatureVector, N_FEATURES};
-use crate::model::{BehaviorModel, EntityBaseline, KindModel, ScoredForest, MODEL_FORMAT};
+use crate::model::{
+    BehaviorModel, EntityBaseline, KindModel, LightBaseline, ScoredForest, MODEL_FORMAT,
+};
 use crate::table::{record_entities, KindTables, KINDS};
 use crate::window::{EntityWindow, RecordFacts, ENDPOINT_BUCKETS, NETWORK_BITS};
 use crate::{sweep, BehaviorConfig, BehaviorError, Observation};
@@ -19,6 +21,7 @@ struct EntityStats {
     requests: u64,
     maxima: [f32; N_FEATURES],
     countries: u64,
+    agents: u64,
     endpoint_maxima: [f32; ENDPOINT_BUCKETS],
     networks: [u64; NETWORK_BITS / 64],
 }
@@ -39,6 +42,10 @@ impl KindAccumulator {
         }
     }
 }
+
+/// Fewest authenticated training requests for a light credential's usual countries and
+/// devices to be kept: one or two requests are a visit, not a habit.
+const MIN_LIGHT_REQUESTS: u64 = 5;
 
 /// User, API key, token: an identity, unlike an IP (a place) or the API.
 pub(crate) fn is_credential(kind: EntityKind) -> bool {
@@ -123,6 +130,7 @@ impl BehaviorTrainer {
                     requests: 0,
                     maxima: [0.0; N_FEATURES],
                     countries: 0,
+                    agents: 0,
                     endpoint_maxima: [0.0; ENDPOINT_BUCKETS],
                     networks: [0; NETWORK_BITS / 64],
                 });
@@ -132,6 +140,7 @@ impl BehaviorTrainer {
                 stats.requests += 1;
                 if !facts.unauthorized && !facts.auth_endpoint {
                     stats.countries |= facts.country_bit();
+                    stats.agents |= facts.agent_bit();
                     let (word, bit) = facts.network_bit();
                     if let Some(w) = stats.networks.get_mut(word) {
                         *w |= bit;
@@ -146,6 +155,9 @@ impl BehaviorTrainer {
 
     /// Fit forests and archetypes per entity kind and calibrate their thresholds.
     pub fn finish(mut self) -> Result<BehaviorModel, BehaviorError> {
+        // Taken before the baselines' cut below drops every light credential.
+        let mut lights: Vec<Vec<LightBaseline>> =
+            KINDS.iter().map(|k| self.light_baselines(*k)).collect();
         let mut kinds = Vec::new();
         for (slot, kind) in KINDS.iter().enumerate() {
             let Some(acc) = self.kinds.get(slot) else {
@@ -181,6 +193,7 @@ impl BehaviorTrainer {
             };
             let min_req = self.cfg.min_entity_requests;
             let cap = self.cfg.max_entity_baselines;
+            let light = lights.get_mut(slot).map(std::mem::take).unwrap_or_default();
             self.entities.retain(|s| s.requests >= min_req);
             self.entities.truncate_kind(*kind, cap, |s| s.requests);
             let baselines = self
@@ -205,12 +218,49 @@ impl BehaviorTrainer {
                 forest,
                 archetypes,
                 baselines,
+                light,
             });
         }
         Ok(BehaviorModel {
             format: MODEL_FORMAT,
             kinds,
         })
+    }
+}
+
+impl BehaviorTrainer {
+    /// Credentials too light for a baseline still keep where and on what they were used,
+    /// when training saw them often enough for that to be their owner's habit.
+    fn light_baselines(&self, kind: EntityKind) -> Vec<LightBaseline> {
+        if !is_credential(kind) {
+            return Vec::new();
+        }
+        let min_req = self.cfg.min_entity_requests;
+        let mut light: Vec<LightBaseline> = self
+            .entities
+            .sorted(kind)
+            .into_iter()
+            .filter(|(_, s)| {
+                s.requests < min_req
+                    && s.requests >= MIN_LIGHT_REQUESTS
+                    && s.countries != 0
+                    && s.agents != 0
+            })
+            .map(|(value, s)| LightBaseline {
+                value,
+                requests: s.requests,
+                countries: s.countries,
+                agents: s.agents,
+            })
+            .collect();
+        let cap = self.cfg.max_entity_baselines;
+        if light.len() > cap {
+            // Most active first, then back in `value` order for the lookup.
+            light.sort_by(|a, b| b.requests.cmp(&a.requests).then(a.value.cmp(&b.value)));
+            light.truncate(cap);
+            light.sort_by(|a, b| a.value.cmp(&b.value));
+        }
+        light
     }
 }
 

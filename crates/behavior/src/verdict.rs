@@ -9,6 +9,9 @@ pub const MAX_EVIDENCE: usize = 5;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Exceeded {
     pub feature: Feature,
+    /// The evidence's name when it is not the feature's own value (a fact about the record
+    /// measured against training, say).
+    pub label: Option<&'static str>,
     pub attack: AttackType,
     pub observed: f64,
     /// The training reference: the entity's own maximum, or its kind's.
@@ -82,7 +85,7 @@ pub(crate) fn evidence_of(exceeded: &mut [Exceeded], attack: AttackType) -> Vec<
         .iter()
         .take(MAX_EVIDENCE)
         .map(|e| Evidence {
-            feature: e.feature.name().to_string(),
+            feature: e.label.unwrap_or(e.feature.name()).to_string(),
             observed: e.observed,
             baseline: e.reference,
         })
@@ -96,6 +99,7 @@ mod tests {
     fn ex(feature: Feature, ratio: f64) -> Exceeded {
         Exceeded {
             feature,
+            label: None,
             attack: feature
                 .gate()
                 .map(|g| g.0)

@@ -96,6 +96,11 @@ impl RecordFacts {
         (i / 64, 1u64 << (i % 64))
     }
 
+    /// The record's user agent as one bit of a 64-bit set (0 when it has none).
+    pub fn agent_bit(&self) -> u64 {
+        self.ua_hash.map(|h| 1u64 << (h % 64)).unwrap_or(0)
+    }
+
     /// The record's country as one bit of a 64-bit set (0 when it has none).
     pub fn country_bit(&self) -> u64 {
         self.country_hash.map(|h| 1u64 << (h % 64)).unwrap_or(0)
@@ -201,6 +206,8 @@ pub(crate) const NETWORK_BITS: usize = 256;
 pub(crate) struct ScoreCache {
     /// Index of the entity's own training baseline in the kind model, `u32::MAX` = none.
     pub own_baseline: u32,
+    /// Index of the credential's light training record (`KindModel::light`), `u32::MAX` = none.
+    pub light_baseline: u32,
     pub forest: f32,
     pub archetype: f32,
     pub archetype_index: u8,
@@ -212,6 +219,7 @@ impl Default for ScoreCache {
     fn default() -> Self {
         ScoreCache {
             own_baseline: u32::MAX,
+            light_baseline: u32::MAX,
             forest: 0.0,
             archetype: 0.0,
             archetype_index: u8::MAX,

@@ -725,3 +725,95 @@ fn a_short_sync_burst_is_not_a_flood_but_the_same_rate_sustained_is() {
         AttackType::ApiDos,
     );
 }
+
+/// A customer who signs in now and then: too few training requests for a baseline of
+/// their own, but training saw where and on what.
+fn light_user_world() -> (Arc<BehaviorModel>, Who) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(31);
+    let owner = who(
+        [81, 20, 9, 7],
+        Some("light-user"),
+        Some("light-session-train"),
+        None,
+        0,
+        "ShopApp/3 (iOS 17.6)",
+    );
+    let mut training = benign(1, T0, TRAIN_HOURS, USERS);
+    let t = T0 + 5 * HOUR;
+    training.extend((0..8).map(|i| event(&mut rng, t + i * 20_000, &owner, 1, 200, None, None)));
+    let model = Arc::new(train(&finish(training), 7));
+    (model, owner)
+}
+
+/// Test traffic of `visitor` (the light user's credential, elsewhere or on another device).
+fn light_user_session(visitor: &Who, attack: Option<&'static str>) -> Vec<Event> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(32);
+    let t = TEST_START + 2 * HOUR;
+    (0..6)
+        .map(|i| event(&mut rng, t + i * 90_000, visitor, 1, 200, None, attack))
+        .collect()
+}
+
+#[test]
+fn a_light_users_token_from_a_new_country_on_a_new_device_is_token_misuse() {
+    let (model, owner) = light_user_world();
+    let kind = model
+        .kind(EntityKind::User)
+        .map(|k| k.light.len())
+        .unwrap_or(0);
+    assert!(kind > 0, "no light record kept");
+    let thief = Who {
+        ip: IpAddr::V4(Ipv4Addr::new(103, 4, 9, 9)),
+        token: Some(fp("light-session-stolen")),
+        // Brazil (the country sets are 64 hashed bits: the United States shares the
+        // bit of France, the owner's).
+        city: 3,
+        ua: "ShopApp/3 (Android 14; Pixel 8)".into(),
+        ..owner
+    };
+    let mut events = benign_test();
+    events.extend(light_user_session(&thief, Some("token_misuse")));
+    let events = finish(events);
+    let (_, outcomes) = run(&model, &events);
+    let (types, false_flags) = verdicts(&events, &outcomes);
+    assert_eq!(types, BTreeSet::from([AttackType::TokenMisuse]));
+    assert!(false_flags.is_empty(), "benign flagged: {false_flags:#?}");
+    let evidence: BTreeSet<String> = events
+        .iter()
+        .zip(&outcomes)
+        .filter(|(e, _)| e.attack.is_some())
+        .flat_map(|(_, o)| o.flagged.iter().flat_map(|v| v.evidence.iter()))
+        .map(|e| e.feature.clone())
+        .collect();
+    assert!(
+        evidence.contains("country_new_to_credential"),
+        "{evidence:?}"
+    );
+    assert!(
+        evidence.contains("device_new_to_credential"),
+        "{evidence:?}"
+    );
+}
+
+#[test]
+fn a_light_user_on_a_new_phone_at_home_or_travelling_with_their_own_is_not_misuse() {
+    let (model, owner) = light_user_world();
+    let new_phone = Who {
+        token: Some(fp("light-session-phone")),
+        ua: "ShopApp/3 (Android 14; Pixel 8)".into(),
+        ..who([81, 20, 9, 7], Some("light-user"), None, None, 0, "")
+    };
+    let trip = Who {
+        ip: IpAddr::V4(Ipv4Addr::new(85, 4, 4, 9)),
+        token: Some(fp("light-session-trip")),
+        city: 3,
+        ..who([0, 0, 0, 0], Some("light-user"), None, None, 0, &owner.ua)
+    };
+    for visitor in [new_phone, trip] {
+        let mut events = benign_test();
+        events.extend(light_user_session(&visitor, None));
+        let (_, outcomes) = run(&model, &finish(events));
+        let flags: Vec<_> = outcomes.iter().flat_map(|o| o.flagged.iter()).collect();
+        assert!(flags.is_empty(), "{flags:#?}");
+    }
+}
