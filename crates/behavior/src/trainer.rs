@@ -21,6 +21,9 @@ struct EntityStats {
     requests: u64,
     maxima: [f32; N_FEATURES],
     countries: u64,
+    /// Countries and devices of the credential's authenticated use and successful logins
+    /// (a light credential's training is often its owner's logins and little else).
+    light_countries: u64,
     agents: u64,
     endpoint_maxima: [f32; ENDPOINT_BUCKETS],
     networks: [u64; NETWORK_BITS / 64],
@@ -43,9 +46,10 @@ impl KindAccumulator {
     }
 }
 
-/// Fewest authenticated training requests for a light credential's usual countries and
-/// devices to be kept: one or two requests are a visit, not a habit.
-const MIN_LIGHT_REQUESTS: u64 = 5;
+/// Fewest training requests for a light credential's usual countries and devices to be
+/// kept: one or two are a visit, not a habit. Three sign-ins over the training days are
+/// (an identity service sees little else of most customers).
+const MIN_LIGHT_REQUESTS: u64 = 3;
 
 /// User, API key, token: an identity, unlike an IP (a place) or the API.
 pub(crate) fn is_credential(kind: EntityKind) -> bool {
@@ -130,6 +134,7 @@ impl BehaviorTrainer {
                     requests: 0,
                     maxima: [0.0; N_FEATURES],
                     countries: 0,
+                    light_countries: 0,
                     agents: 0,
                     endpoint_maxima: [0.0; ENDPOINT_BUCKETS],
                     networks: [0; NETWORK_BITS / 64],
@@ -138,9 +143,14 @@ impl BehaviorTrainer {
                     *m = m.max(endpoint_rate as f32);
                 }
                 stats.requests += 1;
+                // The owner signing in from home says where home is, as much as using
+                // the account does. A refused login is anyone's.
+                if !facts.unauthorized {
+                    stats.light_countries |= facts.country_bit();
+                    stats.agents |= facts.agent_bit();
+                }
                 if !facts.unauthorized && !facts.auth_endpoint {
                     stats.countries |= facts.country_bit();
-                    stats.agents |= facts.agent_bit();
                     let (word, bit) = facts.network_bit();
                     if let Some(w) = stats.networks.get_mut(word) {
                         *w |= bit;
@@ -243,13 +253,13 @@ impl BehaviorTrainer {
             .filter(|(_, s)| {
                 s.requests < min_req
                     && s.requests >= MIN_LIGHT_REQUESTS
-                    && s.countries != 0
+                    && s.light_countries != 0
                     && s.agents != 0
             })
             .map(|(value, s)| LightBaseline {
                 value,
                 requests: s.requests,
-                countries: s.countries,
+                countries: s.light_countries,
                 agents: s.agents,
             })
             .collect();

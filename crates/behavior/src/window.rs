@@ -43,6 +43,9 @@ pub(crate) struct RecordFacts {
     pub network_hash: u64,
     pub country_hash: Option<u64>,
     pub ua_hash: Option<u64>,
+    /// The user agent without its version numbers: the device and client, which an app or
+    /// browser update does not change.
+    pub device_hash: Option<u64>,
     pub geo: Option<(f32, f32)>,
 }
 
@@ -84,6 +87,39 @@ fn is_static_asset(path: &str) -> bool {
     }
 }
 
+/// FNV-1a over the user agent less its version numbers: a run of digits right after a '/'
+/// ("ShopApp/5.0.0", "Chrome/131.0.0.0") or a dotted one after a space ("iOS 18.1",
+/// "NT 10.0"). "ShopApp/5.0.0 (iPhone16,1; iOS 18.1)" and "ShopApp/4.12.1 (iPhone16,1;
+/// iOS 17.6)" are one phone after updates; the model ("iPhone15,2", "Pixel 8", "SM-G991B")
+/// stays. No allocation: it runs on every record.
+fn device_hash(ua: &str) -> u64 {
+    let b = ua.as_bytes();
+    let is_version = |c: u8| c.is_ascii_digit() || c == b'.' || c == b'_';
+    let mut h = 0xCBF2_9CE4_8422_2325u64;
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        let prev = if i == 0 {
+            0
+        } else {
+            b.get(i - 1).copied().unwrap_or(0)
+        };
+        if c.is_ascii_digit() && (prev == b'/' || prev == b' ') {
+            let end = b
+                .get(i..)
+                .and_then(|rest| rest.iter().position(|c| !is_version(*c)))
+                .map_or(b.len(), |n| i + n);
+            let dotted = b.get(i..end).is_some_and(|run| run.contains(&b'.'));
+            if prev == b'/' || dotted {
+                i = end;
+                continue;
+            }
+        }
+        h = (h ^ u64::from(c)).wrapping_mul(0x0000_0100_0000_01B3);
+        i += 1;
+    }
+    crate::sketch::mix64(h)
+}
+
 impl RecordFacts {
     /// Which of the window's endpoint-rate buckets this record's endpoint falls in.
     pub fn endpoint_bucket(&self) -> usize {
@@ -96,9 +132,10 @@ impl RecordFacts {
         (i / 64, 1u64 << (i % 64))
     }
 
-    /// The record's user agent as one bit of a 64-bit set (0 when it has none).
+    /// The record's device (user agent less versions) as one bit of a 64-bit set (0 when
+    /// it has none).
     pub fn agent_bit(&self) -> u64 {
-        self.ua_hash.map(|h| 1u64 << (h % 64)).unwrap_or(0)
+        self.device_hash.map(|h| 1u64 << (h % 64)).unwrap_or(0)
     }
 
     /// The record's country as one bit of a 64-bit set (0 when it has none).
@@ -157,6 +194,7 @@ impl RecordFacts {
             network_hash,
             country_hash: rec.country.as_deref().map(|c| hash_bytes(c.as_bytes())),
             ua_hash: rec.user_agent.as_deref().map(|u| hash_bytes(u.as_bytes())),
+            device_hash: rec.user_agent.as_deref().map(device_hash),
             geo: rec
                 .geo
                 .filter(|g| g.lat.is_finite() && g.lon.is_finite())
@@ -564,6 +602,7 @@ mod tests {
             network_hash: 8,
             country_hash: Some(3),
             ua_hash: Some(5),
+            device_hash: Some(5),
             geo: None,
         }
     }
@@ -582,6 +621,27 @@ mod tests {
         assert!(!is_static_asset("/v1/users/42"));
         assert!(!is_static_asset("/static/.js"));
         assert!(!is_static_asset("/v1/search?q=app.js"));
+    }
+
+    #[test]
+    fn an_app_update_is_the_same_device_and_another_phone_is_not() {
+        let old = device_hash("ShopApp/4.12.2 (Android 13; SM-G991B)");
+        assert_eq!(old, device_hash("ShopApp/5.0.0 (Android 13; SM-G991B)"));
+        assert_eq!(
+            device_hash("ShopApp/4.12.1 (iPhone16,1; iOS 17.6)"),
+            device_hash("ShopApp/5.0.0 (iPhone16,1; iOS 18.1)")
+        );
+        assert_ne!(
+            device_hash("ShopApp/4.12.1 (iPhone16,1; iOS 18.1)"),
+            device_hash("ShopApp/4.12.1 (iPhone15,2; iOS 18.1)")
+        );
+        assert_ne!(old, device_hash("ShopApp/4.12.2 (Android 13; SM-G981B)"));
+        assert_ne!(old, device_hash("ShopApp/4.12.2 (Android 14; Pixel 8)"));
+        assert_ne!(old, device_hash("ShopApp/4.12.2 (iPhone15,2; iOS 17.6)"));
+        assert_ne!(
+            device_hash("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/133.0"),
+            device_hash("Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0")
+        );
     }
 
     #[test]

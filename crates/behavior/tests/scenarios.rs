@@ -817,3 +817,70 @@ fn a_light_user_on_a_new_phone_at_home_or_travelling_with_their_own_is_not_misus
         assert!(flags.is_empty(), "{flags:#?}");
     }
 }
+
+#[test]
+fn a_light_users_home_is_where_they_signed_in_from_not_where_a_thief_used_it_first() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(33);
+    // In this API the owner only ever signed in (an identity service's lot).
+    let owner = who(
+        [81, 20, 9, 8],
+        Some("signs-in-only"),
+        Some("signin-train"),
+        None,
+        0,
+        "ShopApp/4.12.2 (iOS 17.6)",
+    );
+    let mut training = benign(1, T0, TRAIN_HOURS, USERS);
+    training.extend((0..6).map(|i| {
+        event(
+            &mut rng,
+            T0 + (i + 1) * 4 * HOUR,
+            &owner,
+            2,
+            200,
+            None,
+            None,
+        )
+    }));
+    let model = Arc::new(train(&finish(training), 7));
+    let thief = Who {
+        ip: IpAddr::V4(Ipv4Addr::new(103, 4, 9, 10)),
+        token: Some(fp("signin-stolen")),
+        city: 3,
+        ua: "Mozilla/5.0 (X11; Linux x86_64)".into(),
+        ..who([0, 0, 0, 0], Some("signs-in-only"), None, None, 0, "")
+    };
+    // Back home after an app update, an hour after the stranger.
+    let back = Who {
+        token: Some(fp("signin-back")),
+        ua: "ShopApp/5.0.0 (iOS 17.6)".into(),
+        ..owner
+    };
+    let t = TEST_START + 2 * HOUR;
+    let mut events = benign_test();
+    events.extend((0..4).map(|i| {
+        event(
+            &mut rng,
+            t + i * 60_000,
+            &thief,
+            1,
+            200,
+            None,
+            Some("token_misuse"),
+        )
+    }));
+    let home = t + HOUR;
+    events.extend((0..10).map(|i| event(&mut rng, home + i * 30_000, &back, 1, 200, None, None)));
+    let events = finish(events);
+    let (_, outcomes) = run(&model, &events);
+    let (types, false_flags) = verdicts(&events, &outcomes);
+    assert_eq!(types, BTreeSet::from([AttackType::TokenMisuse]));
+    let owner_flags: Vec<_> = events
+        .iter()
+        .zip(&outcomes)
+        .filter(|(e, _)| e.attack.is_none() && e.rec.user.as_deref() == Some("signs-in-only"))
+        .flat_map(|(_, o)| o.flagged.iter())
+        .collect();
+    assert!(owner_flags.is_empty(), "owner flagged: {owner_flags:#?}");
+    assert!(false_flags.is_empty(), "benign flagged: {false_flags:#?}");
+}
