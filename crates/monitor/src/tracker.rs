@@ -407,7 +407,7 @@ impl MonitorTracker {
                     if first < self.first_tick {
                         break;
                     }
-                    api.series.summarize_since(first, &mut self.pooled);
+                    api.series.summarize_clients_since(first, &mut self.pooled);
                     if self.pooled.clients >= cfg.min_country_clients {
                         country = checks::countries(
                             &self.pooled,

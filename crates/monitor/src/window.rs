@@ -198,7 +198,6 @@ impl Series {
             into.latency.add_sparse(&t.latency);
             into.request_bytes.add_sparse(&t.request_bytes);
             into.response_bytes.add_sparse(&t.response_bytes);
-            into.client_list.extend_from_slice(&t.clients);
             for &(country, n) in &t.countries {
                 match into.countries.iter_mut().find(|c| c.0 == country) {
                     Some(c) => c.1 += u64::from(n),
@@ -207,6 +206,21 @@ impl Series {
             }
         }
         into.countries.sort_unstable();
+        self.sum_clients(oldest, into);
+    }
+
+    /// Only the client fields (`clients`, `client_list`, `client_countries`)
+    /// of [`Series::summarize_since`], the rest cleared: what a country-mix
+    /// judgment over a pooled span needs, without summing histograms.
+    pub fn summarize_clients_since(&self, oldest: i64, into: &mut WindowStats) {
+        into.clear();
+        self.sum_clients(oldest, into);
+    }
+
+    fn sum_clients(&self, oldest: i64, into: &mut WindowStats) {
+        for (_, t) in self.ticks.iter().filter(|(n, _)| *n >= oldest) {
+            into.client_list.extend_from_slice(&t.clients);
+        }
         into.client_list.sort_unstable();
         into.client_list.dedup_by_key(|c| c.0);
         into.clients = into.client_list.len() as u64;
