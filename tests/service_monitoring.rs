@@ -176,13 +176,14 @@ fn check_incidents(incidents: &[Value], alerts: &[Value], via: &str) {
     assert_eq!(matched.len(), 3, "{via}: one alert each");
 }
 
-/// Every alert the service holds, through the pages of `GET /v1/alerts`.
-fn served_alerts(server: &Server) -> Vec<Value> {
+/// Every alert the service holds that matches `filter` (query parameters,
+/// e.g. `family=monitoring`), through the pages of `GET /v1/alerts`.
+fn served_alerts(server: &Server, filter: &str) -> Vec<Value> {
     let c = client();
     let mut all = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let mut url = server.url("/v1/alerts?limit=500");
+        let mut url = server.url(&format!("/v1/alerts?limit=500&{filter}"));
         if let Some(next) = &cursor {
             url.push_str(&format!("&cursor={next}"));
         }
@@ -308,10 +309,30 @@ fn incidents_raise_one_monitoring_alert_each_live_and_offline_and_a_normal_day_n
         });
     }
     let live = eventually(60, "the monitoring alerts stored", || {
-        let live = monitoring(&served_alerts(&server));
+        let live = served_alerts(&server, "family=monitoring");
         (live.len() >= offline.len()).then_some(live)
     });
     check_incidents(&incidents, &live, "serve");
+    // The family filter keeps exactly the monitoring alerts; `monitor=` one kind.
+    let everything = served_alerts(&server, "");
+    assert_eq!(monitoring(&everything).len(), live.len());
+    assert!(
+        everything.len() > live.len(),
+        "the day's attacks alerted too"
+    );
+    let shifts = served_alerts(&server, "monitor=country_shift");
+    assert!(!shifts.is_empty());
+    assert!(shifts.iter().all(|a| a["monitor"] == "country_shift"));
+    let attacks = served_alerts(&server, "family=attack");
+    assert_eq!(attacks.len() + live.len(), everything.len());
+    for bad in ["family=health", "monitor=slowness"] {
+        let resp = c
+            .get(server.url(&format!("/v1/alerts?{bad}")))
+            .bearer_auth(READ_KEY)
+            .send()
+            .expect("alerts");
+        assert_eq!(resp.status(), 400, "{bad}");
+    }
     let by_id = |alerts: &[Value]| -> BTreeMap<String, (Value, Value, Value)> {
         alerts
             .iter()

@@ -130,6 +130,21 @@ pub enum AlertFamily {
     Monitoring,
 }
 
+impl AlertFamily {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertFamily::Attack => "attack",
+            AlertFamily::Monitoring => "monitoring",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AlertFamily> {
+        [AlertFamily::Attack, AlertFamily::Monitoring]
+            .into_iter()
+            .find(|f| f.as_str() == s)
+    }
+}
+
 /// What a monitoring alert is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -4,7 +4,9 @@ use crate::auth::{AdminRole, Authed, ReadRole};
 use crate::error::ApiError;
 use crate::policy::check_thresholds;
 use crate::state::AppState;
-use apiwarden_alert::{ApiOwner, AttackType, EntityKind, OwnedAlert, Severity};
+use apiwarden_alert::{
+    AlertFamily, ApiOwner, AttackType, EntityKind, MonitorKind, OwnedAlert, Severity,
+};
 use apiwarden_record::{format_ts_ms, parse_rfc3339_ms, AccessRecord};
 use apiwarden_store::{AlertQuery, AllowEntry, ApiSettings};
 use axum::extract::{Path, Query, State};
@@ -139,6 +141,8 @@ pub async fn records(
 pub struct AlertsParams {
     pub api: Option<String>,
     pub attack: Option<String>,
+    pub family: Option<String>,
+    pub monitor: Option<String>,
     pub since: Option<String>,
     pub until: Option<String>,
     pub limit: Option<usize>,
@@ -165,9 +169,30 @@ pub async fn alerts(
                 .ok_or_else(|| ApiError::BadRequest(format!("unknown attack type `{a}`")))
         })
         .transpose()?;
+    let family = p
+        .family
+        .as_deref()
+        .map(|f| {
+            AlertFamily::parse(f).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "unknown alert family `{f}` (expected attack or monitoring)"
+                ))
+            })
+        })
+        .transpose()?;
+    let monitor = p
+        .monitor
+        .as_deref()
+        .map(|m| {
+            MonitorKind::parse(m)
+                .ok_or_else(|| ApiError::BadRequest(format!("unknown monitoring kind `{m}`")))
+        })
+        .transpose()?;
     let query = AlertQuery {
         api: p.api,
         attack,
+        family,
+        monitor,
         since_ms: p
             .since
             .as_deref()

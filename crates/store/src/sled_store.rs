@@ -1127,6 +1127,8 @@ impl Store for SledStore {
 pub(crate) fn matches_query(alert: &Alert, q: &AlertQuery) -> bool {
     q.api.as_deref().is_none_or(|api| alert.api == api)
         && q.attack.is_none_or(|a| alert.attack == Some(a))
+        && q.family.is_none_or(|f| alert.family == f)
+        && q.monitor.is_none_or(|m| alert.monitor == Some(m))
         && q.since_ms.is_none_or(|s| alert.last_seen_ms >= s)
         && q.until_ms.is_none_or(|u| alert.last_seen_ms <= u)
 }

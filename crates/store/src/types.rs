@@ -1,4 +1,4 @@
-use apiwarden_alert::{Alert, AttackType};
+use apiwarden_alert::{Alert, AlertFamily, AttackType, MonitorKind};
 use apiwarden_record::AccessRecord;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -86,6 +86,10 @@ pub struct StoredModel {
 pub struct AlertQuery {
     pub api: Option<String>,
     pub attack: Option<AttackType>,
+    /// Attack alerts or monitoring alerts only.
+    pub family: Option<AlertFamily>,
+    /// Monitoring alerts of this kind only.
+    pub monitor: Option<MonitorKind>,
     pub since_ms: Option<i64>,
     pub until_ms: Option<i64>,
     pub limit: usize,
