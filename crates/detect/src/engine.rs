@@ -10,7 +10,7 @@ use crate::features::request_evidence;
 use crate::health::HealthState;
 use crate::model::{stable_hash64, ApiModel, PopulationModel, RequestDetector, Resolver};
 use crate::train::entities_of;
-use apiwarden_alert::{Alert, AttackType, EntityKind, EntityRef, Severity};
+use apiwarden_alert::{Alert, AttackType, EntityKind, EntityRef, Evidence, Severity};
 use apiwarden_behavior::{BehaviorConfig, BehaviorTracker, EntitySnapshot, Observation};
 use apiwarden_monitor::EndpointFigures;
 use apiwarden_record::AccessRecord;
@@ -136,6 +136,28 @@ fn has_hard_evidence(
 /// API never sends it, so it is an outlier request however ordinary its sizes
 /// and timings look to the forest (an API that starts serving a new method
 /// answers it, it does not refuse it).
+/// An outlier request's alert: on its client IP, the request forest's
+/// raw score against its threshold.
+fn anomalous_request(
+    rec: &AccessRecord,
+    severity: Severity,
+    score: f64,
+    threshold: f64,
+    evidence: Vec<Evidence>,
+) -> Flag {
+    Flag {
+        entity: EntityRef {
+            kind: EntityKind::Ip,
+            value: rec.client_ip.to_string(),
+        },
+        attack: AttackType::AnomalousRequest,
+        severity,
+        score,
+        threshold,
+        evidence,
+    }
+}
+
 fn refused_method(status: u16, known: bool) -> bool {
     !known && (status == 405 || status == 501)
 }
@@ -450,17 +472,13 @@ impl ApiState {
             // outlier request, not a sustained exfiltration.
             let severity = severity_of_calibrated(request_cal);
             alerts.push(self.alerts.flag(
-                Flag {
-                    entity: EntityRef {
-                        kind: EntityKind::Ip,
-                        value: rec.client_ip.to_string(),
-                    },
-                    attack: AttackType::AnomalousRequest,
+                anomalous_request(
+                    rec,
                     severity,
-                    score: raw,
-                    threshold: detector.threshold,
-                    evidence: request_evidence(rec, r.baseline, &features, r.known),
-                },
+                    raw,
+                    detector.threshold,
+                    request_evidence(rec, r.baseline, &features, r.known),
+                ),
                 rec.ts_ms,
                 &id,
                 next_seq,
@@ -499,17 +517,13 @@ impl ApiState {
                 None => {
                     let severity = severity_of_calibrated(request_cal);
                     let alert = self.alerts.flag(
-                        Flag {
-                            entity: EntityRef {
-                                kind: EntityKind::Ip,
-                                value: rec.client_ip.to_string(),
-                            },
-                            attack: AttackType::AnomalousRequest,
+                        anomalous_request(
+                            rec,
                             severity,
-                            score: raw,
-                            threshold: detector.threshold,
-                            evidence: request_evidence(rec, r.baseline, &features, r.known),
-                        },
+                            raw,
+                            detector.threshold,
+                            request_evidence(rec, r.baseline, &features, r.known),
+                        ),
                         rec.ts_ms,
                         &id,
                         next_seq,
