@@ -376,6 +376,36 @@ pub struct OwnedAlert {
     pub owner: Option<ApiOwner>,
 }
 
+/// A complete attack alert for tests of code that carries alerts: one IP
+/// entity, one request id, one second long.
+#[cfg(any(test, feature = "test-support"))]
+impl Alert {
+    pub fn example(id: &str, api: &str, attack: AttackType, severity: Severity) -> Alert {
+        Alert {
+            id: id.into(),
+            attack: Some(attack),
+            severity,
+            api: api.into(),
+            entity: EntityRef {
+                kind: EntityKind::Ip,
+                value: "10.0.0.1".into(),
+            },
+            score: 0.9,
+            threshold: 0.5,
+            first_seen: "2026-12-01T00:00:00.000Z".into(),
+            last_seen: "2026-12-01T00:00:01.000Z".into(),
+            request_ids: vec!["r1".into()],
+            evidence: vec![],
+            count: 1,
+            family: AlertFamily::Attack,
+            monitor: None,
+            endpoint: None,
+            first_seen_ms: 0,
+            last_seen_ms: 1000,
+        }
+    }
+}
+
 #[cfg(test)]
 mod owner_tests {
     use super::*;
@@ -455,28 +485,7 @@ mod owner_tests {
 
     #[test]
     fn owned_alert_serializes_as_the_alert_plus_owner() {
-        let alert = Alert {
-            id: "a1".into(),
-            attack: Some(AttackType::Probing),
-            severity: Severity::High,
-            api: "payments".into(),
-            entity: EntityRef {
-                kind: EntityKind::Ip,
-                value: "10.0.0.1".into(),
-            },
-            score: 0.9,
-            threshold: 0.5,
-            first_seen: "2026-12-01T00:00:00.000Z".into(),
-            last_seen: "2026-12-01T00:00:01.000Z".into(),
-            request_ids: vec!["r1".into()],
-            evidence: vec![],
-            count: 1,
-            family: AlertFamily::Attack,
-            monitor: None,
-            endpoint: None,
-            first_seen_ms: 0,
-            last_seen_ms: 1000,
-        };
+        let alert = Alert::example("a1", "payments", AttackType::Probing, Severity::High);
         let bare = serde_json::to_value(OwnedAlert {
             alert: alert.clone(),
             owner: None,

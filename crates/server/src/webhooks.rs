@@ -355,34 +355,14 @@ async fn deliver(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use apiwarden_alert::{AlertFamily, ApiOwner, AttackType, EntityKind, EntityRef};
+    use apiwarden_alert::{ApiOwner, AttackType};
     use apiwarden_store::MemoryStore;
     use axum::http::HeaderMap;
     use std::sync::Mutex;
 
     fn alert(api: &str, severity: Severity) -> Arc<Alert> {
-        Arc::new(Alert {
-            id: format!("{api}-{}", severity.as_str()),
-            attack: Some(AttackType::Enumeration),
-            severity,
-            api: api.into(),
-            entity: EntityRef {
-                kind: EntityKind::Ip,
-                value: "10.0.0.1".into(),
-            },
-            score: 0.9,
-            threshold: 0.5,
-            first_seen: "2026-12-01T00:00:00.000Z".into(),
-            last_seen: "2026-12-01T00:00:01.000Z".into(),
-            request_ids: vec!["r1".into()],
-            evidence: vec![],
-            count: 1,
-            family: AlertFamily::Attack,
-            monitor: None,
-            endpoint: None,
-            first_seen_ms: 0,
-            last_seen_ms: 1000,
-        })
+        let id = format!("{api}-{}", severity.as_str());
+        Arc::new(Alert::example(&id, api, AttackType::Enumeration, severity))
     }
 
     type Seen = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;

@@ -1,7 +1,7 @@
 //! Webhook delivery against a real local receiver: signed body, retry after
 //! a failure, and a dead letter in the store when every attempt fails.
 
-use apiwarden_alert::{Alert, AlertFamily, AttackType, EntityKind, EntityRef, Severity};
+use apiwarden_alert::{Alert, AttackType, Severity};
 use apiwarden_server::webhooks::{signature, Webhook, Webhooks, SIGNATURE_HEADER};
 use apiwarden_store::{MemoryStore, Store};
 use axum::http::{HeaderMap, StatusCode};
@@ -14,28 +14,7 @@ use std::time::Duration;
 type Delivery = (String, Vec<u8>);
 
 fn alert(severity: Severity) -> Alert {
-    Alert {
-        id: "a1".into(),
-        attack: Some(AttackType::CredentialStuffing),
-        severity,
-        api: "shop".into(),
-        entity: EntityRef {
-            kind: EntityKind::Ip,
-            value: "10.0.0.1".into(),
-        },
-        score: 0.9,
-        threshold: 0.5,
-        first_seen: "2026-12-01T00:00:00.000Z".into(),
-        last_seen: "2026-12-01T00:00:01.000Z".into(),
-        request_ids: vec!["r1".into()],
-        evidence: vec![],
-        count: 1,
-        family: AlertFamily::Attack,
-        monitor: None,
-        endpoint: None,
-        first_seen_ms: 0,
-        last_seen_ms: 1000,
-    }
+    Alert::example("a1", "shop", AttackType::CredentialStuffing, severity)
 }
 
 fn hook(url: String, attempts: u32) -> Webhook {

@@ -1,6 +1,6 @@
 //! The same behavior asked of both stores; sled additionally across reopen and threads.
 
-use apiwarden_alert::{Alert, AlertFamily, AttackType, EntityKind, EntityRef, Severity};
+use apiwarden_alert::{Alert, AttackType, Severity};
 use apiwarden_record::AccessRecord;
 use apiwarden_store::{
     record_batch, write_durable, AlertQuery, AllowEntry, ApiSettings, MemoryStore, RecordEntry,
@@ -39,26 +39,11 @@ fn entry(api: &str, id: &str, ts: i64) -> RecordEntry {
 
 fn alert(id: &str, api: &str, attack: AttackType, last_seen_ms: i64) -> Alert {
     Alert {
-        id: id.into(),
-        attack: Some(attack),
-        severity: Severity::High,
-        api: api.into(),
-        entity: EntityRef {
-            kind: EntityKind::Ip,
-            value: "10.0.0.1".into(),
-        },
-        score: 0.9,
-        threshold: 0.5,
         first_seen: apiwarden_record::format_ts_ms(0),
         last_seen: apiwarden_record::format_ts_ms(last_seen_ms),
-        request_ids: vec!["r1".into()],
-        evidence: vec![],
-        count: 1,
-        family: AlertFamily::Attack,
-        monitor: None,
-        endpoint: None,
         first_seen_ms: 0,
         last_seen_ms,
+        ..Alert::example(id, api, attack, Severity::High)
     }
 }
 
