@@ -158,6 +158,18 @@ fn anomalous_request(
     }
 }
 
+/// Whether a request's only hard evidence is its latency: a known endpoint
+/// and sizes within what training showed.
+fn latency_only(
+    features: &[f64; crate::features::N_FEATURES],
+    ep: &crate::features::EndpointBaseline,
+    known: bool,
+) -> bool {
+    let mut sizes = *features;
+    sizes[0] = 0.0;
+    known && crate::features::extremeness(&sizes, ep, 200) <= 0.5
+}
+
 fn refused_method(status: u16, known: bool) -> bool {
     !known && (status == 405 || status == 501)
 }
@@ -201,39 +213,83 @@ fn split_single_request_volume(
 /// release), it is the API that changed, not an attacker.
 #[derive(Default)]
 struct IncidentWindow {
-    /// Endpoint name → (ts_ms, client ip hash) of recent outliers, oldest first.
-    recent: HashMap<String, Vec<(i64, u64)>>,
+    /// Endpoint name → (ts_ms, client) of recent outliers, oldest first.
+    recent: HashMap<String, Vec<(i64, u128)>>,
+    /// Endpoint name → (ts_ms, client) of recent slowed requests (latency
+    /// past [`SLOW_LATENCY_Z`]), oldest first.
+    slow: HashMap<String, Vec<(i64, u128)>>,
 }
 
 const INCIDENT_WINDOW_MS: i64 = 10 * 60_000;
 const INCIDENT_CLIENTS: usize = 3;
 const INCIDENT_MAX_ENDPOINTS: usize = 4096;
 const INCIDENT_MAX_EVENTS: usize = 64;
+/// A request this many robust deviations slower than its endpoint's
+/// training median is slowed (half the bar of an extreme latency): a backend
+/// that slows down makes a few requests extreme and many more merely slow,
+/// across all its clients.
+const SLOW_LATENCY_Z: f64 = crate::features::MIN_EXTREME_LATENCY_Z / 2.0;
+
+/// The client of a record as a number (no allocation per record).
+fn client_key(rec: &AccessRecord) -> u128 {
+    match rec.client_ip {
+        std::net::IpAddr::V4(a) => u128::from(u32::from(a)),
+        std::net::IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+/// Records an event of `rec`'s client on `endpoint`; true when at least
+/// `INCIDENT_CLIENTS` distinct clients (this one included) had one there
+/// within the window.
+fn note_event(
+    map: &mut HashMap<String, Vec<(i64, u128)>>,
+    endpoint: &str,
+    rec: &AccessRecord,
+) -> bool {
+    let now = rec.ts_ms;
+    if !map.contains_key(endpoint) {
+        if map.len() >= INCIDENT_MAX_ENDPOINTS {
+            map.retain(|_, v| v.last().is_some_and(|(t, _)| now - t <= INCIDENT_WINDOW_MS));
+            if map.len() >= INCIDENT_MAX_ENDPOINTS {
+                map.clear();
+            }
+        }
+        map.insert(endpoint.to_string(), Vec::new());
+    }
+    let Some(events) = map.get_mut(endpoint) else {
+        return false;
+    };
+    events.retain(|(t, _)| now - t <= INCIDENT_WINDOW_MS);
+    if events.len() >= INCIDENT_MAX_EVENTS {
+        events.remove(0);
+    }
+    events.push((now, client_key(rec)));
+    let mut seen = [0u128; INCIDENT_CLIENTS];
+    let mut distinct = 0;
+    for (_, c) in events.iter() {
+        if !seen[..distinct].contains(c) {
+            seen[distinct] = *c;
+            distinct += 1;
+            if distinct == INCIDENT_CLIENTS {
+                return true;
+            }
+        }
+    }
+    false
+}
 
 impl IncidentWindow {
     /// Records an outlier request; true when other clients had outliers on
     /// the same endpoint within the window (this one included: at least
     /// `INCIDENT_CLIENTS` distinct clients).
     fn is_incident(&mut self, endpoint: &str, rec: &AccessRecord) -> bool {
-        if self.recent.len() >= INCIDENT_MAX_ENDPOINTS && !self.recent.contains_key(endpoint) {
-            let now = rec.ts_ms;
-            self.recent
-                .retain(|_, v| v.last().is_some_and(|(t, _)| now - t <= INCIDENT_WINDOW_MS));
-            if self.recent.len() >= INCIDENT_MAX_ENDPOINTS {
-                self.recent.clear();
-            }
-        }
-        let client = stable_hash64(&rec.client_ip.to_string());
-        let events = self.recent.entry(endpoint.to_string()).or_default();
-        events.retain(|(t, _)| rec.ts_ms - t <= INCIDENT_WINDOW_MS);
-        if events.len() >= INCIDENT_MAX_EVENTS {
-            events.remove(0);
-        }
-        events.push((rec.ts_ms, client));
-        let mut clients: Vec<u64> = events.iter().map(|(_, c)| *c).collect();
-        clients.sort_unstable();
-        clients.dedup();
-        clients.len() >= INCIDENT_CLIENTS
+        note_event(&mut self.recent, endpoint, rec)
+    }
+
+    /// Records a slowed request; true when the endpoint is slow for several
+    /// clients at once (this one included) within the window.
+    fn endpoint_is_slow(&mut self, endpoint: &str, rec: &AccessRecord) -> bool {
+        note_event(&mut self.slow, endpoint, rec)
     }
 }
 
@@ -502,6 +558,10 @@ impl ApiState {
             attack = attack.max(Some((v.severity, v.attack)));
             alerts.push(alert);
         }
+        // Every slowed request is noted, outlier or not: the slowdown of an
+        // endpoint shows in the many requests it makes merely slow.
+        let slow_endpoint =
+            features[0] >= SLOW_LATENCY_Z && self.incidents.endpoint_is_slow(&r.endpoint_name, rec);
         if attack.is_none()
             && ((request_cal > 0.5
                 && has_hard_evidence(&features, r.baseline, rec.status, r.known))
@@ -511,9 +571,13 @@ impl ApiState {
             // entities if there is one; part of an incident when many clients
             // see the same on this endpoint; else an alert of its own.
             let incident = self.incidents.is_incident(&r.endpoint_name, rec);
+            // A request whose only oddity is its slowness, on an endpoint
+            // that is slow for other clients too, is the backend's trouble
+            // (the health monitor reports it), not the caller's doing.
+            let backend_slow = slow_endpoint && latency_only(&features, r.baseline, r.known);
             match self.open_attack(rec) {
                 Some(a) => attack = Some((Severity::Low, a)),
-                None if incident => {}
+                None if incident || backend_slow => {}
                 None => {
                     let severity = severity_of_calibrated(request_cal);
                     let alert = self.alerts.flag(

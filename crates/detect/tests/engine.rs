@@ -163,6 +163,57 @@ fn a_method_the_api_refuses_is_an_anomalous_request() {
 }
 
 #[test]
+fn a_slow_request_on_an_endpoint_slow_for_everyone_is_no_attack() {
+    let f = fixture();
+    let at = T0 + 3 * DAY_MS + 5 * 3_600_000;
+    let ep = {
+        let shop = &f.bundle.apis["payments"].endpoints;
+        &shop.endpoints[shop.index["GET /v2/balance"] as usize]
+    };
+    // A latency `z` robust deviations over the endpoint's training median.
+    let latency = |z: f64| (ep.latency.median + z * ep.latency.scale).exp_m1();
+    let request = |id: &str, ts: i64, ip: &str, z: f64| {
+        let mut r = base(
+            id.into(),
+            ts,
+            Some("payments"),
+            None,
+            "GET",
+            "/v2/balance?currency=eur".into(),
+        );
+        r.latency_ms = latency(z);
+        r.response_bytes = ep.response_bytes_median as u64;
+        r.request_bytes = ep.request_bytes.median.exp_m1() as u64;
+        r.client_ip = ip.parse().unwrap();
+        r
+    };
+    let slow = request("slow-1", at + 60_000, "81.10.0.3", 40.0);
+    let alerted = |recs: Vec<apiwarden_record::AccessRecord>| {
+        let (verdicts, engine) = run(&f.bundle, &merge(f.test_benign.clone(), recs));
+        let v = verdicts.iter().find(|v| v.id == "slow-1").unwrap().clone();
+        let alert = engine
+            .alerts()
+            .into_iter()
+            .find(|a| a.request_ids.iter().any(|r| r == "slow-1"));
+        (v, alert)
+    };
+    // Alone, a request far slower than anything its endpoint showed is an outlier.
+    let (v, alert) = alerted(vec![slow.clone()]);
+    assert_eq!(v.attack, Some(AttackType::AnomalousRequest), "{v:?}");
+    assert!(alert.is_some());
+    // The same request while two other clients find the endpoint slow (several
+    // times its usual latency, short of extreme) is the backend's trouble.
+    let crowd = vec![
+        request("crowd-1", at, "81.20.0.1", 5.0),
+        request("crowd-2", at + 20_000, "81.20.0.2", 5.0),
+        slow,
+    ];
+    let (v, alert) = alerted(crowd);
+    assert_eq!(v.attack, None, "{v:?}");
+    assert!(alert.is_none(), "{alert:?}");
+}
+
+#[test]
 fn a_scanner_is_flagged_and_its_records_carry_the_attack() {
     let f = fixture();
     let scan = scanner(T0 + 3 * DAY_MS + 10 * 3_600_000, 80);
