@@ -140,26 +140,27 @@ impl IsolationForest {
             return f64::NAN;
         }
         let mut total = 0.0;
-        let mut at = [0u32; TREE_GROUP];
-        for (roots, heights) in self
-            .roots
-            .chunks(TREE_GROUP)
-            .zip(self.heights.chunks(TREE_GROUP))
-        {
-            let at = &mut at[..roots.len()];
+        let mut roots = self.roots.chunks_exact(TREE_GROUP);
+        let mut heights = self.heights.chunks_exact(TREE_GROUP);
+        for (roots, heights) in roots.by_ref().zip(heights.by_ref()) {
+            // A whole group has a fixed size: the walk unrolls fully.
+            let mut at = [0u32; TREE_GROUP];
             at.copy_from_slice(roots);
             let steps = heights.iter().copied().max().unwrap_or(0);
-            // Trees of one group advance together: independent loads overlap.
-            for _ in 0..steps {
-                for i in at.iter_mut() {
-                    let node = &self.nodes[*i as usize];
-                    *i = node.next(row[node.feature as usize]);
-                }
-            }
+            self.walk_group(row, &mut at, steps);
             // Summed in tree order, exactly as the batch kernel does.
-            for &i in at.iter() {
+            for &i in &at {
                 total += self.path_len[i as usize];
             }
+        }
+        let roots = roots.remainder();
+        let steps = heights.remainder().iter().copied().max().unwrap_or(0);
+        let mut at = [0u32; TREE_GROUP];
+        let at = &mut at[..roots.len()];
+        at.copy_from_slice(roots);
+        self.walk_group(row, at, steps);
+        for &i in at.iter() {
+            total += self.path_len[i as usize];
         }
         self.score_from_total(total)
     }
@@ -290,6 +291,28 @@ impl IsolationForest {
 }
 
 impl IsolationForest {
+    /// Walks one row down the trees whose current nodes are `at`, for
+    /// `steps` steps, all trees together: their independent loads overlap.
+    /// `row.len() == self.n_features` and every index in `at` is a node.
+    #[inline(always)]
+    fn walk_group(&self, row: &[f64], at: &mut [u32], steps: u8) {
+        assert!(row.len() == self.n_features);
+        debug_assert!(at.iter().all(|&i| (i as usize) < self.nodes.len()));
+        for _ in 0..steps {
+            for i in at.iter_mut() {
+                // SAFETY: `at` starts at roots and every index stored in a
+                // node or root is in range, every feature below `n_features`
+                // (`from_trees` builds them so, `TryFrom<ForestRepr>` rejects
+                // models that are not); `next` yields `left` or `left + 1`,
+                // both checked nodes; `row.len() == n_features` (asserted).
+                // The checks were a third of the per-record scoring cost.
+                let node = unsafe { self.nodes.get_unchecked(*i as usize) };
+                let value = unsafe { *row.get_unchecked(node.feature as usize) };
+                *i = node.next(value);
+            }
+        }
+    }
+
     /// Walks `LANES` rows (`rows`, row-major, `n_features` each) down the tree
     /// rooted at `root` for `height` steps; returns the leaf each row reached.
     /// The node indices stay in registers, so the rows' walks overlap.
