@@ -402,12 +402,16 @@ impl MonitorTracker {
             // shortest span of up to `POOLED_WINDOWS` windows that has
             // enough (a quiet hour's shift shows in 2-3 minutes, not 1).
             if self.scratch.clients < cfg.min_country_clients {
+                // Each longer span adds the window's worth of ticks before the last.
+                self.pooled.clients_of(&self.scratch);
+                let mut span_first = window_first_tick;
                 for windows in 2..=POOLED_WINDOWS {
                     let first = closing - i64::from(cfg.window_ticks * windows) + 1;
                     if first < self.first_tick {
                         break;
                     }
-                    api.series.summarize_clients_since(first, &mut self.pooled);
+                    api.series.add_clients(first, span_first, &mut self.pooled);
+                    span_first = first;
                     if self.pooled.clients >= cfg.min_country_clients {
                         country = checks::countries(
                             &self.pooled,

@@ -209,20 +209,33 @@ impl Series {
         self.sum_clients(oldest, into);
     }
 
-    /// Only the client fields (`clients`, `client_list`, `client_countries`)
-    /// of [`Series::summarize_since`], the rest cleared: what a country-mix
-    /// judgment over a pooled span needs, without summing histograms.
-    pub fn summarize_clients_since(&self, oldest: i64, into: &mut WindowStats) {
-        into.clear();
-        self.sum_clients(oldest, into);
+    /// Replaces `into`'s clients with those of the kept ticks from `oldest` on.
+    fn sum_clients(&self, oldest: i64, into: &mut WindowStats) {
+        into.client_list.clear();
+        self.add_clients(oldest, i64::MAX, into);
     }
 
-    fn sum_clients(&self, oldest: i64, into: &mut WindowStats) {
-        for (_, t) in self.ticks.iter().filter(|(n, _)| *n >= oldest) {
+    /// Adds the clients of the kept ticks numbered `from..to` to `into`'s
+    /// (which hold those of other ticks), and recounts their countries. A
+    /// client seen in several ticks counts once, with its lowest country
+    /// index: what sorting and deduplicating all the lists together gives.
+    pub fn add_clients(&self, from: i64, to: i64, into: &mut WindowStats) {
+        let known = into.client_list.len();
+        for (_, t) in self.ticks.iter().filter(|(n, _)| (from..to).contains(n)) {
             into.client_list.extend_from_slice(&t.clients);
         }
-        into.client_list.sort_unstable();
-        into.client_list.dedup_by_key(|c| c.0);
+        if known == 0 {
+            into.client_list.sort_unstable();
+            into.client_list.dedup_by_key(|c| c.0);
+        } else {
+            // The known clients are sorted already: sort the new ones and
+            // merge, rather than sorting everything again.
+            into.client_list[known..].sort_unstable();
+            let (old, new) = into.client_list.split_at(known);
+            merge_clients(old, new, &mut into.merged);
+            std::mem::swap(&mut into.client_list, &mut into.merged);
+        }
+        into.client_countries.clear();
         into.clients = into.client_list.len() as u64;
         for &(_, country) in &into.client_list {
             match into.client_countries.iter_mut().find(|c| c.0 == country) {
@@ -264,6 +277,34 @@ impl Series {
     }
 }
 
+/// `a` and `b` sorted, merged into `out` with each client once (its first
+/// entry in sorted order: the lowest country index).
+fn merge_clients(a: &[(u64, u16)], b: &[(u64, u16)], out: &mut Vec<(u64, u16)>) {
+    out.clear();
+    out.reserve(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    loop {
+        let next = match (a.get(i), b.get(j)) {
+            (Some(&x), Some(&y)) if x <= y => {
+                i += 1;
+                x
+            }
+            (_, Some(&y)) => {
+                j += 1;
+                y
+            }
+            (Some(&x), None) => {
+                i += 1;
+                x
+            }
+            (None, None) => break,
+        };
+        if out.last().is_none_or(|last| last.0 != next.0) {
+            out.push(next);
+        }
+    }
+}
+
 /// One window summed up, reused between evaluations.
 #[derive(Debug, Default)]
 pub(crate) struct WindowStats {
@@ -280,9 +321,20 @@ pub(crate) struct WindowStats {
     pub clients: u64,
     pub client_countries: Vec<(u16, u64)>,
     client_list: Vec<(u64, u16)>,
+    /// Scratch of the client merge.
+    merged: Vec<(u64, u16)>,
 }
 
 impl WindowStats {
+    /// Cleared, with the clients of `other` (to add more ticks' to).
+    pub fn clients_of(&mut self, other: &WindowStats) {
+        self.clear();
+        self.clients = other.clients;
+        self.client_list.extend_from_slice(&other.client_list);
+        self.client_countries
+            .extend_from_slice(&other.client_countries);
+    }
+
     fn clear(&mut self) {
         self.requests = 0;
         self.errors_5xx = 0;
@@ -295,5 +347,50 @@ impl WindowStats {
         self.clients = 0;
         self.client_countries.clear();
         self.client_list.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The window's distinct clients are those of its ticks, each with
+        /// its lowest country index, as sorting and deduplicating all the
+        /// ticks' lists together would give.
+        #[test]
+        fn window_clients_are_the_ticks_clients_deduplicated(
+            ticks in prop::collection::vec(
+                prop::collection::vec((0u64..40, 0u16..4), 0..30),
+                1..6,
+            )
+        ) {
+            let mut series = Series::default();
+            let mut all = Vec::new();
+            for (n, clients) in ticks.iter().enumerate() {
+                let tick = series.tick_mut(n as i64, 16);
+                for &(client, country) in clients {
+                    tick.add_client(client, country, usize::MAX);
+                }
+                all.extend_from_slice(&tick.clients);
+            }
+            all.sort_unstable();
+            all.dedup_by_key(|c| c.0);
+            let mut stats = WindowStats::default();
+            series.summarize_since(i64::MIN, &mut stats);
+            prop_assert_eq!(&stats.client_list, &all);
+            prop_assert_eq!(stats.clients, all.len() as u64);
+            // The same grown from the newest ticks back, as pooled spans are.
+            let half = (ticks.len() / 2) as i64;
+            let mut grown = WindowStats::default();
+            series.summarize_since(half, &mut grown);
+            let mut pooled = WindowStats::default();
+            pooled.clients_of(&grown);
+            series.add_clients(0, half, &mut pooled);
+            prop_assert_eq!(&pooled.client_list, &all);
+            prop_assert_eq!(&pooled.client_countries, &stats.client_countries);
+            prop_assert_eq!(pooled.clients, all.len() as u64);
+        }
     }
 }
