@@ -24,6 +24,8 @@ const SUSTAINED_EXCESS_MS: i64 = 10 * 60_000;
 const MIN_SHARE_OF_AVERAGE_BYTES: f64 = 0.25;
 /// A window past its kind's p99 (but under every limit) is re-scored every this many requests.
 const ABOVE_P99_RESCORE_EVERY: u32 = 4;
+/// An endpoint bucket whose training maximum (10-minute requests) reached this was used.
+const KNOWN_ENDPOINT_RATE: f64 = 0.5;
 /// Verdict scores are calibrated: 0.5 is the threshold of every detector.
 const CALIBRATED_THRESHOLD: f64 = 0.5;
 
@@ -375,6 +377,16 @@ fn judge(
         (None, None) => facts.country_hash.is_some() && facts.country_hash == w.home_country,
     };
     let home_network = own_baseline(model, w).is_none_or(|b| b.knows_network(facts.network_bit()));
+    // The owner, from a network it used in training, pulling from an endpoint it pulled in
+    // training: a larger run of a known pattern (a staff member's export, a partner's
+    // nightly sync, a long browsing session), judged like a heavy hitter's volume. A thief
+    // pulls what the credential never pulled, or from elsewhere.
+    let known_pull = home_network
+        && own_baseline(model, w).is_some_and(|b| {
+            b.endpoint_maxima
+                .get(facts.endpoint_bucket())
+                .is_some_and(|m| f64::from(*m) >= KNOWN_ENDPOINT_RATE)
+        });
     let mut exceeded: Vec<Exceeded> = Vec::new();
     let mut above_p99 = false;
     for f in ALL_FEATURES {
@@ -392,7 +404,12 @@ fn judge(
                 // are bursty by nature; light entities are held to a tighter margin. The
                 // slack is the owner's: a credential used from a network it never used in
                 // training (a stolen key on the thief's server) is held to the tight one.
-                let margin = if own_max > limits.p99[i] && home_network {
+                // Volume pulled from a known endpoint at home is the owner's known pattern.
+                let volume = f
+                    .gate()
+                    .is_some_and(|g| g.0 == AttackType::DataExfiltration);
+                let heavy = (own_max > limits.p99[i] && home_network) || (volume && known_pull);
+                let margin = if heavy {
                     cfg.heavy_entity_margin
                 } else {
                     cfg.entity_margin

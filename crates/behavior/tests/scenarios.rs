@@ -4,7 +4,7 @@
 mod world;
 
 use apiwarden_alert::{AttackType, EntityKind};
-use apiwarden_behavior::{BehaviorModel, BehaviorOutcome};
+use apiwarden_behavior::{BehaviorModel, BehaviorOutcome, Feature};
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::collections::BTreeSet;
@@ -883,4 +883,66 @@ fn a_light_users_home_is_where_they_signed_in_from_not_where_a_thief_used_it_fir
         .collect();
     assert!(owner_flags.is_empty(), "owner flagged: {owner_flags:#?}");
     assert!(false_flags.is_empty(), "benign flagged: {false_flags:#?}");
+}
+
+#[test]
+fn a_user_at_home_pulling_more_of_what_they_pulled_in_training_is_not_exfiltration() {
+    // A user who downloaded exports (endpoint 4) in training, from their own network.
+    let training = benign(1, T0, TRAIN_HOURS, USERS);
+    let model = model();
+    let users = model.kind(EntityKind::User).expect("users in training");
+    let (u, own_max) = (0..USERS)
+        .find_map(|u| {
+            let name = format!("user{u}");
+            let exported = training
+                .iter()
+                .any(|e| e.endpoint == 4 && e.rec.user.as_deref() == Some(&name));
+            let b = &users.baselines[users.baseline_index(&name)?];
+            let own = f64::from(b.maxima[Feature::ResponseBytes2h.index()]);
+            let p99 = users.p99[Feature::ResponseBytes2h.index()];
+            // Not a heavy hitter by the kind's measure: judged by the tight margin so far.
+            (exported && own <= p99).then_some((u, own))
+        })
+        .expect("a light user who exported in training");
+    // Exports of about 7 times the user's largest training volume, in twenty minutes.
+    // (A response is the endpoint's median times a jitter averaging 1.15.)
+    let exports = |times: f64, ip: [u8; 4], label| {
+        let n = (times * own_max / (ENDPOINTS[4].bytes * 1.15)).ceil() as i64;
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(25);
+        let from = Who {
+            ip: IpAddr::V4(Ipv4Addr::from(ip)),
+            user: Some(format!("user{u}")),
+            token: None,
+            api_key: None,
+            city: u % CITIES.len(),
+            ua: format!(
+                "ShopApp/{} ({})",
+                3 + u % 3,
+                if u % 2 == 0 { "iOS" } else { "Android" }
+            ),
+        };
+        let t = TEST_START + 3 * HOUR;
+        (0..n)
+            .map(|i| {
+                event(
+                    &mut rng,
+                    t + i * 20 * MINUTE / n,
+                    &from,
+                    4,
+                    200,
+                    None,
+                    label,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let home = [81, (u / 250) as u8 + 10, (u % 250) as u8, 7];
+    let mut events = benign_test();
+    events.extend(exports(7.0, home, None));
+    no_flags(events);
+    // The same pull from a network the user never used is someone else's.
+    assert_caught(
+        exports(7.0, [45, 77, 3, 9], Some("data_exfiltration")),
+        AttackType::DataExfiltration,
+    );
 }
