@@ -89,8 +89,12 @@ fn sanitize_name(s: &str) -> String {
 
 /// The path without its query string or fragment.
 pub fn path_without_query(path: &str) -> &str {
-    let end = path.find(['?', '#']).unwrap_or(path.len());
-    &path[..end]
+    // Byte search: '?' and '#' are ASCII, so the cut is on a char boundary.
+    let end = path
+        .bytes()
+        .position(|b| b == b'?' || b == b'#')
+        .unwrap_or(path.len());
+    path.get(..end).unwrap_or(path)
 }
 
 /// Length of the query string (after `?`), 0 when none.
@@ -133,31 +137,39 @@ pub fn is_identifier(seg: &str) -> bool {
         return true;
     }
     let bytes = seg.as_bytes();
-    let digits = bytes.iter().filter(|b| b.is_ascii_digit()).count();
-    let alpha = bytes.iter().filter(|b| b.is_ascii_alphabetic()).count();
+    // One pass gathers what every rule below asks (it runs on every
+    // segment of every record).
+    let (mut digits, mut alpha, mut upper, mut lower) = (0usize, 0usize, 0usize, 0usize);
+    let (mut all_hex, mut all_date, mut tokenish) = (true, true, true);
+    let (mut at, mut dot) = (false, false);
+    for &b in bytes {
+        let digit = b.is_ascii_digit();
+        digits += usize::from(digit);
+        upper += usize::from(b.is_ascii_uppercase());
+        lower += usize::from(b.is_ascii_lowercase());
+        all_hex &= b.is_ascii_hexdigit();
+        all_date &= digit || b"-_.:".contains(&b);
+        tokenish &= b.is_ascii_alphanumeric() || b"-_=+~.%".contains(&b);
+        at |= b == b'@';
+        dot |= b == b'.';
+    }
+    alpha += upper + lower;
     if digits == len {
         return true;
     }
     if is_uuid(bytes) {
         return true;
     }
-    if len >= 16 && bytes.iter().all(u8::is_ascii_hexdigit) {
+    if len >= 16 && all_hex {
         return true;
     }
-    if seg.contains('@') && seg.contains('.') {
+    if at && dot {
         return true;
     }
     // Dates, versions of records, "2024-01-31", "12:30": digits and separators.
-    if digits >= 4
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_digit() || b"-_.:".contains(b))
-    {
+    if digits >= 4 && all_date {
         return true;
     }
-    let tokenish = bytes
-        .iter()
-        .all(|b| b.is_ascii_alphanumeric() || b"-_=+~.%".contains(b));
     if !tokenish {
         return false;
     }
@@ -165,8 +177,6 @@ pub fn is_identifier(seg: &str) -> bool {
     if digits > 0 && alpha > 0 && len >= 8 {
         return true;
     }
-    let upper = bytes.iter().filter(|b| b.is_ascii_uppercase()).count();
-    let lower = bytes.iter().filter(|b| b.is_ascii_lowercase()).count();
     len >= 20 && upper > 0 && lower > 0 && (digits > 0 || upper * 4 >= len)
 }
 
@@ -271,10 +281,36 @@ impl CatalogBuilder {
 impl EndpointCatalog {
     /// The template of a raw path (query stripped, ids folded).
     pub fn template(&self, path: &str) -> Templated {
-        let segments = normalized_segments(path_without_query(path));
-        let mut template = String::with_capacity(path.len().min(128) + 1);
+        let path = path_without_query(path);
+        // The segments on the stack: this runs on every record. A path
+        // with more than fit (even if `..` would bring it back under the
+        // cap) takes the general way.
+        let mut stack = [""; MAX_SEGMENTS + 1];
+        let mut n: usize = 0;
+        for seg in path.split('/') {
+            match seg {
+                "" | "." => {}
+                ".." => n = n.saturating_sub(1),
+                s => match stack.get_mut(n) {
+                    Some(slot) => {
+                        *slot = s;
+                        n += 1;
+                    }
+                    None => return self.template_of(&normalized_segments(path)),
+                },
+            }
+        }
+        if n > MAX_SEGMENTS {
+            return self.template_of(&normalized_segments(path));
+        }
+        self.template_of(stack.get(..n).unwrap_or(&[]))
+    }
+
+    fn template_of(&self, segments: &[&str]) -> Templated {
+        let mut template =
+            String::with_capacity(segments.iter().map(|s| s.len() + 1).sum::<usize>().min(128) + 1);
         let mut object_id = None;
-        for seg in segments {
+        for &seg in segments {
             if is_identifier(seg) || self.folded_prefixes.contains(template.as_str()) {
                 object_id = Some(seg);
                 template.push('/');
@@ -441,7 +477,91 @@ mod tests {
         assert!(!is_auth_path("/v1/accounts/{id}"));
     }
 
+    /// The rules of [`is_identifier`] one at a time, as first written: the
+    /// one-pass version must agree with them on every segment.
+    fn is_identifier_by_rules(seg: &str) -> bool {
+        let len = seg.len();
+        if len == 0 {
+            return false;
+        }
+        if len > MAX_LITERAL_SEGMENT {
+            return true;
+        }
+        let bytes = seg.as_bytes();
+        let digits = bytes.iter().filter(|b| b.is_ascii_digit()).count();
+        let alpha = bytes.iter().filter(|b| b.is_ascii_alphabetic()).count();
+        if digits == len {
+            return true;
+        }
+        if is_uuid(bytes) {
+            return true;
+        }
+        if len >= 16 && bytes.iter().all(u8::is_ascii_hexdigit) {
+            return true;
+        }
+        if seg.contains('@') && seg.contains('.') {
+            return true;
+        }
+        // Dates, versions of records, "2024-01-31", "12:30": digits and separators.
+        if digits >= 4
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_digit() || b"-_.:".contains(b))
+        {
+            return true;
+        }
+        let tokenish = bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_=+~.%".contains(b));
+        if !tokenish {
+            return false;
+        }
+        // Base64-ish tokens and long mixed identifiers ("ord_8f3a91c2", "AbC9xYz...").
+        if digits > 0 && alpha > 0 && len >= 8 {
+            return true;
+        }
+        let upper = bytes.iter().filter(|b| b.is_ascii_uppercase()).count();
+        let lower = bytes.iter().filter(|b| b.is_ascii_lowercase()).count();
+        len >= 20 && upper > 0 && lower > 0 && (digits > 0 || upper * 4 >= len)
+    }
+
+    /// [`normalized_segments`] joined as a template would be, before folding.
+    fn joined(path: &str) -> String {
+        let segs = normalized_segments(path_without_query(path));
+        if segs.is_empty() {
+            return "/".into();
+        }
+        segs.iter().map(|s| format!("/{s}")).collect()
+    }
+
+    #[test]
+    fn dot_segments_and_deep_paths_template_as_normalized() {
+        let cat = EndpointCatalog::default();
+        for path in [
+            "/a/./b/../c?x=1",
+            "/../../a",
+            "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t",
+            "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/../../../..",
+            "//a//b/",
+            "",
+            "?q",
+        ] {
+            assert_eq!(cat.template(path).template, joined(path), "{path}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn one_pass_identifier_rules_agree_with_the_rules(seg in "[a-zA-Z0-9@._:=+~%/-]{0,60}|.{0,20}") {
+            prop_assert_eq!(is_identifier(&seg), is_identifier_by_rules(&seg));
+        }
+
+        #[test]
+        fn templates_of_literal_paths_are_their_normalized_segments(path in "[a-z./?]{0,60}") {
+            let cat = EndpointCatalog::default();
+            prop_assert_eq!(cat.template(&path).template, joined(&path));
+        }
+
         #[test]
         fn templating_never_panics_and_is_bounded(path in ".{0,400}") {
             let cat = EndpointCatalog::default();
