@@ -76,6 +76,8 @@ impl KindLimits {
 /// Scores one API's traffic, record by record, against its [`BehaviorModel`].
 pub struct BehaviorTracker {
     model: Arc<BehaviorModel>,
+    /// The other APIs' models: where a credential new to this API was used elsewhere.
+    siblings: Vec<Arc<BehaviorModel>>,
     cfg: BehaviorConfig,
     windows: KindTables<EntityWindow>,
     limits: Vec<KindLimits>,
@@ -90,11 +92,21 @@ impl BehaviorTracker {
             .collect();
         BehaviorTracker {
             model,
+            siblings: Vec::new(),
             cfg,
             windows: KindTables::default(),
             limits,
             next_sweep_ms: i64::MIN,
         }
+    }
+
+    /// The models of the service's other APIs. A credential this API's training never saw
+    /// (a customer's first visit to the identity API) has a home all the same: the countries
+    /// the other APIs' training saw it used from. Without it, the window's first use is its
+    /// home, and a stranger who happens to come first makes the owner look like the stranger.
+    pub fn with_siblings(mut self, siblings: Vec<Arc<BehaviorModel>>) -> Self {
+        self.siblings = siblings;
+        self
     }
 
     pub fn active_entities(&self) -> usize {
@@ -121,13 +133,16 @@ impl BehaviorTracker {
                 .windows
                 .get_or_insert_with(kind, key, || EntityWindow::new(facts.ts_ms));
             if created && is_credential(kind) {
+                let value = key.value();
                 if let Some(m) = kind_model {
-                    let value = key.value();
                     if let Some(i) = m.baseline_index(&value) {
                         w.cache.own_baseline = u32::try_from(i).unwrap_or(u32::MAX);
                     } else if let Some(i) = m.light_index(&value) {
                         w.cache.light_baseline = u32::try_from(i).unwrap_or(u32::MAX);
                     }
+                }
+                if w.cache.own_baseline == u32::MAX && w.cache.light_baseline == u32::MAX {
+                    w.elsewhere_countries = countries_elsewhere(&self.siblings, kind, &value);
                 }
             }
             w.update(&facts, kind);
@@ -327,6 +342,25 @@ impl EntityWindow {
     }
 }
 
+/// The countries other APIs' training saw a credential used from (0: none saw it).
+fn countries_elsewhere(siblings: &[Arc<BehaviorModel>], kind: EntityKind, value: &str) -> u64 {
+    siblings
+        .iter()
+        .filter_map(|m| m.kind(kind))
+        .map(|m| {
+            m.baseline_index(value)
+                .and_then(|i| m.baselines.get(i))
+                .map(|b| b.countries)
+                .or_else(|| {
+                    m.light_index(value)
+                        .and_then(|i| m.light.get(i))
+                        .map(|l| l.countries)
+                })
+                .unwrap_or(0)
+        })
+        .fold(0, |a, b| a | b)
+}
+
 fn own_baseline<'m>(model: Option<&'m KindModel>, w: &EntityWindow) -> Option<&'m EntityBaseline> {
     if w.cache.own_baseline == u32::MAX {
         return None;
@@ -374,6 +408,9 @@ fn judge(
     let at_home = match (own_baseline(model, w), light) {
         (Some(b), _) => b.countries & facts.country_bit() != 0,
         (None, Some(l)) => l.countries & facts.country_bit() != 0,
+        (None, None) if w.elsewhere_countries != 0 => {
+            w.elsewhere_countries & facts.country_bit() != 0
+        }
         (None, None) => facts.country_hash.is_some() && facts.country_hash == w.home_country,
     };
     let home_network = own_baseline(model, w).is_none_or(|b| b.knows_network(facts.network_bit()));

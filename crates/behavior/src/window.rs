@@ -298,6 +298,9 @@ pub struct EntityWindow {
     pub(crate) cache: ScoreCache,
     /// Country of the window's first authenticated use: where the owner was before any jump.
     pub(crate) home_country: Option<u64>,
+    /// Countries (one bit per country hash mod 64) the credential was used from in other
+    /// APIs' training, when this API's training never saw it; 0 = unknown.
+    pub(crate) elsewhere_countries: u64,
     /// The last record stepped a sequential id walk.
     pub(crate) walked: bool,
     /// Since when one of the entity's endpoints has been busier than its own limit, and
@@ -346,6 +349,7 @@ impl EntityWindow {
             gap_sq_mean_s: 0.0,
             cache: ScoreCache::default(),
             home_country: None,
+            elsewhere_countries: 0,
             walked: false,
             hammer_since_ms: i64::MIN,
             hammer_last_ms: i64::MIN,

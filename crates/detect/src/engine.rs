@@ -343,7 +343,15 @@ impl Engine {
                 name: name.clone(),
                 health,
                 model,
-                tracker: behavior.map(|b| BehaviorTracker::new(b, behavior_cfg.clone())),
+                tracker: behavior.map(|b| {
+                    let siblings = models
+                        .apis
+                        .iter()
+                        .filter(|(other, _)| *other != name)
+                        .map(|(_, m)| Arc::clone(&m.behavior))
+                        .collect();
+                    BehaviorTracker::new(b, behavior_cfg.clone()).with_siblings(siblings)
+                }),
                 alerts: AlertBook::new(
                     name,
                     cfg.alert_cooldown_ms,

@@ -6,6 +6,7 @@ use apiwarden_detect::{
     shard_of, AttackType, BundleError, Engine, EngineConfig, EntityKind, ModelBundle, ModelStatus,
     TrainConfig, Trainer, Verdict,
 };
+use apiwarden_record::{Fingerprint, GeoPoint};
 use common::*;
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -455,4 +456,100 @@ fn a_flood_of_new_apis_shares_one_overflow_state() {
     assert!(status
         .iter()
         .any(|s| s.name == apiwarden_detect::engine::OVERFLOW_API));
+}
+
+#[test]
+fn the_owner_after_a_stranger_on_an_api_new_to_the_credential_is_at_home() {
+    // Training: the shop and payments see `us` (from their own countries); an identity
+    // API sees other people only.
+    let us = users(60);
+    let others: Vec<User> = users(90).into_iter().skip(60).collect();
+    let identity = |mut r: apiwarden_record::AccessRecord| {
+        r.api = Some("identity".into());
+        r.host = None;
+        r
+    };
+    let train = merge(
+        benign(1, &us, T0, 3, "tr"),
+        benign(3, &others, T0, 3, "id")
+            .into_iter()
+            .map(identity)
+            .collect(),
+    );
+    let mut trainer = Trainer::new(TrainConfig::default());
+    for r in &train {
+        trainer.observe(r);
+    }
+    let bundle = Arc::new(trainer.finish().expect("training succeeds"));
+    assert!(bundle.apis.contains_key("identity"));
+
+    // A stranger in Johannesburg uses a French customer's token on the identity API (its
+    // first use there), then the customer signs in again at home, a few minutes later.
+    let owner = us
+        .iter()
+        .find(|u| u.country == "FR")
+        .expect("a French user");
+    let at = T0 + 3 * DAY_MS + 5 * 3_600_000;
+    let visit = |id: String, ts: i64, ip: &str, country: &str, geo: GeoPoint, token: &str| {
+        let mut r = base(
+            id,
+            ts,
+            Some("identity"),
+            None,
+            "GET",
+            format!("/v1/users/{}/profile", owner.name),
+        );
+        r.client_ip = ip.parse().unwrap();
+        r.country = Some(country.into());
+        r.geo = Some(geo);
+        r.user = Some(owner.name.clone());
+        r.token = Some(Fingerprint(token.into()));
+        r.response_bytes = 800;
+        r
+    };
+    let johannesburg = GeoPoint {
+        lat: -26.2,
+        lon: 28.05,
+    };
+    let mut extra: Vec<_> = (0..4)
+        .map(|i| {
+            visit(
+                format!("thief-{i}"),
+                at + i * 60_000,
+                "41.10.0.9",
+                "ZA",
+                johannesburg,
+                &owner.token.0,
+            )
+        })
+        .collect();
+    extra.extend((0..4).map(|i| {
+        visit(
+            format!("owner-{i}"),
+            at + 6 * 60_000 + i * 30_000,
+            &owner.ip,
+            owner.country,
+            owner.geo,
+            "fp:0000000000000000000000000000beef",
+        )
+    }));
+    let f = fixture();
+    let (verdicts, engine) = run(&bundle, &merge(f.test_benign.clone(), extra));
+    let flagged: Vec<_> = verdicts
+        .iter()
+        .filter(|v| v.id.starts_with("owner-") && v.attack.is_some())
+        .collect();
+    assert!(
+        flagged.is_empty(),
+        "the owner at home flagged: {flagged:#?}"
+    );
+    let blamed: Vec<_> = engine
+        .alerts()
+        .into_iter()
+        .filter(|a| a.request_ids.iter().any(|r| r.starts_with("owner-")))
+        .collect();
+    assert!(
+        blamed.is_empty(),
+        "alerts naming the owner's requests: {blamed:#?}"
+    );
 }
