@@ -8,6 +8,7 @@ use crate::time::{HOUR_MS, MINUTE_MS};
 use crate::traffic::round_latency;
 use crate::world::{self, EndpointId, CITIES};
 use rand::Rng;
+use std::collections::BTreeSet;
 
 /// When and where the test day's benign events happen.
 #[derive(Debug, Clone, Copy)]
@@ -39,10 +40,11 @@ impl HardCases {
         &self,
         rng: &mut impl Rng,
         generator: &BenignGenerator<'_>,
+        exporters: &BTreeSet<&str>,
         test: &mut Vec<SimRecord>,
     ) {
         self.add_surge(rng, generator, test);
-        self.add_export(rng, generator, test);
+        self.add_export(rng, generator, exporters, test);
     }
 
     /// Marketing surge: twice the hour's normal browse volume on top.
@@ -80,14 +82,23 @@ impl HardCases {
         test.append(&mut extra);
     }
 
-    /// A staff member exports many reports (did exports in training too).
+    /// A staff member exports many reports: one who exported in training
+    /// (`exporters`, by user name), so the large export has history; the
+    /// first staff member when none did.
     pub fn add_export(
         &self,
         rng: &mut impl Rng,
         generator: &BenignGenerator<'_>,
+        exporters: &BTreeSet<&str>,
         test: &mut Vec<SimRecord>,
     ) {
-        if let Some(admin) = generator.population.by_archetype(Archetype::Admin).next() {
+        let mut admins = generator.population.by_archetype(Archetype::Admin);
+        let first = admins.next();
+        let exported = |c: &&crate::population::Client| {
+            c.user.as_deref().is_some_and(|u| exporters.contains(u))
+        };
+        let admin = first.into_iter().chain(admins).find(exported).or(first);
+        if let Some(admin) = admin {
             let reports = rng.gen_range(6..10);
             admin_export(rng, admin, self.admin_export_at, reports, test);
         }

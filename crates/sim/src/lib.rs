@@ -314,18 +314,24 @@ pub fn generate_with(cfg: &SimConfig, opts: &SimOptions) -> Simulation {
             let daily = daily_response_bytes(&train);
             (train, daily)
         });
-        let mut test = test_generator.generate(&mut stream(seed, 4));
-        if opts.normal_day {
-            hard_cases.add_export(&mut stream(seed, 5), &test_generator, &mut test);
-        } else {
-            hard_cases.add(&mut stream(seed, 5), &test_generator, &mut test);
-        }
+        let test = test_generator.generate(&mut stream(seed, 4));
         let (train, daily) = match train_job.join() {
             Ok(done) => done,
             Err(panic) => std::panic::resume_unwind(panic),
         };
         (train, daily, test)
     });
+    // The legitimate bulk export is a staff member's whose exports training saw.
+    let exporters: std::collections::BTreeSet<&str> = train
+        .iter()
+        .filter(|r| r.endpoint == Some(world::PARTNER_EXPORT))
+        .filter_map(|r| r.user.as_deref())
+        .collect();
+    if opts.normal_day {
+        hard_cases.add_export(&mut stream(seed, 5), &test_generator, &exporters, &mut test);
+    } else {
+        hard_cases.add(&mut stream(seed, 5), &test_generator, &exporters, &mut test);
+    }
     let planner = AttackPlanner {
         population: &population,
         user_daily_bytes,
