@@ -65,6 +65,11 @@ pub struct LightBaseline {
     pub countries: u64,
     /// User agents, one bit per user-agent hash mod 64.
     pub agents: u64,
+    /// The most bytes it pulled in two hours of training: a staff member's monthly export
+    /// is the owner's habit when it comes again, at home, on the owner's device. 0 in
+    /// models from before (judged by the kind alone, as it was).
+    #[serde(default)]
+    pub pulled_2h: f32,
 }
 
 /// What training learned about one entity kind.

@@ -126,6 +126,7 @@ impl BehaviorTracker {
             flagged: Vec::new(),
         };
         let mut api_5xx = 0.0;
+        let mut user_vouches_volume = false;
         for (kind, key) in record_entities(obs) {
             let Some(key) = key else { continue };
             let kind_model = self.model.kind(kind);
@@ -153,7 +154,31 @@ impl BehaviorTracker {
             let Some(limits) = self.limits.get(kind_slot(kind)) else {
                 continue;
             };
-            let judged = judge(kind, kind_model, limits, w, &features, &facts, &self.cfg);
+            let mut judged = judge(kind, kind_model, limits, w, &features, &facts, &self.cfg);
+            let pulls = |j: &Option<Judgement>| {
+                j.as_ref().is_some_and(|j| {
+                    j.exceeded
+                        .iter()
+                        .any(|e| e.attack == AttackType::DataExfiltration)
+                })
+            };
+            if kind == EntityKind::User {
+                let known = own_baseline(kind_model, w).is_some()
+                    || light_baseline(kind_model, w).is_some();
+                user_vouches_volume = known && !pulls(&judged);
+            }
+            // A session token is its user's: volume its user's own history accounts for
+            // (the same windows, summed over all the user's sessions) is no theft through
+            // a fresh token either.
+            if kind == EntityKind::Token && user_vouches_volume && pulls(&judged) {
+                if let Some(j) = judged.as_mut() {
+                    j.exceeded
+                        .retain(|e| e.attack != AttackType::DataExfiltration);
+                }
+                if judged.as_ref().is_some_and(|j| j.exceeded.is_empty()) {
+                    judged = None;
+                }
+            }
             // Every window, the API-wide one included, speaks only through the records that
             // do what its evidence says.
             let attack = judged.as_ref().and_then(|j| attack_of(&j.exceeded));
@@ -297,9 +322,9 @@ fn feeds(
     walked: bool,
     hot_endpoint: bool,
 ) -> bool {
-    // The 2-hour volume is carried by records of about its average size or more: small
-    // requests on a busy endpoint, an hour after a big export, are not what it measures.
-    // (Within 10 minutes the small requests that follow a big export are the same run.)
+    // Volume is carried by records of about its window's average size or more: small
+    // requests on a busy endpoint, after a big export, are not what it measures (the
+    // decaying 10-minute window still remembers a burst a quarter of an hour on).
     let carries_bytes = |volume: Feature, requests: Feature| {
         let average = features[volume.index()] / features[requests.index()].max(1.0);
         f64::from(facts.bytes) >= MIN_SHARE_OF_AVERAGE_BYTES * average
@@ -309,7 +334,9 @@ fn feeds(
         Feature::NotFound10m => facts.not_found,
         Feature::DistinctObjects10m => facts.object_hash.is_some(),
         Feature::IdWalk10m | Feature::IdWalk2h => walked,
-        Feature::ResponseBytes10m => hot_endpoint,
+        Feature::ResponseBytes10m => {
+            hot_endpoint && carries_bytes(Feature::ResponseBytes10m, Feature::Rate10m)
+        }
         Feature::ResponseBytes2h => {
             hot_endpoint && carries_bytes(Feature::ResponseBytes2h, Feature::Requests2h)
         }
@@ -424,6 +451,9 @@ fn judge(
                 .get(facts.endpoint_bucket())
                 .is_some_and(|m| f64::from(*m) >= KNOWN_ENDPOINT_RATE)
         });
+    let light_pull = light
+        .filter(|l| l.countries & facts.country_bit() != 0 && l.agents & facts.agent_bit() != 0)
+        .map_or(0.0, |l| f64::from(l.pulled_2h));
     let mut exceeded: Vec<Exceeded> = Vec::new();
     let mut above_p99 = false;
     for f in ALL_FEATURES {
@@ -452,6 +482,16 @@ fn judge(
                     cfg.entity_margin
                 };
                 ((own_max * margin).max(limits.known_floor[i]), own_max)
+            }
+            // A light credential at home on its own device pulling again what it pulled in
+            // training (a staff member's periodic export) is held to the heavy margin of
+            // its own pull; anywhere else, to its kind's.
+            _ if light_pull > 0.0
+                && f.gate()
+                    .is_some_and(|g| g.0 == AttackType::DataExfiltration) =>
+            {
+                let own = light_pull * cfg.heavy_entity_margin;
+                (population.max(own), light_pull)
             }
             _ => (population, limits.max[i]),
         };
@@ -572,6 +612,18 @@ fn judge(
         || since >= cfg.rescore_every;
     if due {
         rescore(model, w, features);
+    }
+    // Reading many different objects and being given them is browsing (a shopper on a sale
+    // day, a catalog crawler). Enumeration walks ids, or is refused the objects it is not
+    // entitled to: the count of distinct objects is evidence only beside one of those.
+    let walks_or_refused = exceeded.iter().any(|e| {
+        matches!(
+            e.feature,
+            Feature::IdWalk10m | Feature::IdWalk2h | Feature::Denied10m | Feature::Denied2h
+        )
+    });
+    if !walks_or_refused {
+        exceeded.retain(|e| e.feature != Feature::DistinctObjects10m);
     }
     // New places alone are a trip: misuse needs impossible travel, or a second sign (new
     // devices as well as new countries, say).

@@ -2,7 +2,7 @@
 //! feature rows and per-entity maxima, then fit forests and archetypes and calibrate.
 
 use crate::archetypes::{quantile, Archetypes};
-use crate::features::{log_features, FeatureVector, N_FEATURES};
+use crate::features::{log_features, Feature, FeatureVector, N_FEATURES};
 use crate::model::{
     BehaviorModel, EntityBaseline, KindModel, LightBaseline, ScoredForest, MODEL_FORMAT,
 };
@@ -261,6 +261,7 @@ impl BehaviorTrainer {
                 requests: s.requests,
                 countries: s.light_countries,
                 agents: s.agents,
+                pulled_2h: s.maxima[Feature::ResponseBytes2h.index()],
             })
             .collect();
         let cap = self.cfg.max_entity_baselines;

@@ -946,3 +946,189 @@ fn a_user_at_home_pulling_more_of_what_they_pulled_in_training_is_not_exfiltrati
         AttackType::DataExfiltration,
     );
 }
+
+/// A staff member seen only a few times in training (too few requests for a baseline of
+/// their own): signs in, downloads a couple of exports, on their session tokens.
+fn light_exporter(model_seed: u64) -> (Arc<BehaviorModel>, Who) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(model_seed);
+    let staff = |token: &str| {
+        who(
+            [81, 30, 4, 2],
+            Some("staff-exporter"),
+            Some(token),
+            None,
+            1,
+            "Mozilla/5.0 (Macintosh) Firefox/133.0",
+        )
+    };
+    let mut training = benign(1, T0, TRAIN_HOURS, USERS);
+    for day in 0..2 {
+        let s = staff(&format!("staff-train-{day}"));
+        let t = T0 + 4 * HOUR + day * 20 * HOUR;
+        training.push(event(&mut rng, t, &s, 2, 200, None, None));
+        training.extend((1..4).map(|i| event(&mut rng, t + i * 90_000, &s, 4, 200, None, None)));
+    }
+    let model = Arc::new(train(&finish(training), 7));
+    let kind = model.kind(EntityKind::User).expect("users in training");
+    assert!(
+        kind.baseline_index("staff-exporter").is_none()
+            && kind.light_index("staff-exporter").is_some(),
+        "a light credential"
+    );
+    (model, staff("staff-test"))
+}
+
+#[test]
+fn a_light_staff_member_exporting_more_at_home_on_their_device_is_not_exfiltration() {
+    let (model, staff) = light_exporter(41);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(42);
+    // Four times the training exports in twenty minutes, on a fresh session token.
+    let exports = |from: &Who, label| {
+        let t = TEST_START + 2 * HOUR;
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(43);
+        (0..12)
+            .map(|i| event(&mut rng, t + i * 100_000, from, 4, 200, None, label))
+            .collect::<Vec<_>>()
+    };
+    let mut events = benign_test();
+    events.push(event(
+        &mut rng,
+        TEST_START + 2 * HOUR - 60_000,
+        &staff,
+        2,
+        200,
+        None,
+        None,
+    ));
+    events.extend(exports(&staff, None));
+    let events = finish(events);
+    let (_, outcomes) = run(&model, &events);
+    let flags: Vec<_> = outcomes.iter().flat_map(|o| o.flagged.iter()).collect();
+    assert!(flags.is_empty(), "flagged: {flags:#?}");
+    // The same pull on another machine, from another country, is someone else's.
+    let thief = Who {
+        ip: IpAddr::V4(Ipv4Addr::new(45, 77, 3, 9)),
+        city: 4,
+        ua: "python-requests/2.32".into(),
+        ..who(
+            [0; 4],
+            Some("staff-exporter"),
+            Some("staff-stolen"),
+            None,
+            0,
+            "",
+        )
+    };
+    let mut events = benign_test();
+    events.extend(exports(&thief, Some("data_exfiltration")));
+    let events = finish(events);
+    let (_, outcomes) = run(&model, &events);
+    let (types, _) = verdicts(&events, &outcomes);
+    assert!(types.contains(&AttackType::DataExfiltration), "{types:?}");
+}
+
+#[test]
+fn small_requests_a_quarter_hour_after_a_burst_do_not_reopen_exfiltration() {
+    // Two huge responses (the request-level detector's business), then, fifteen minutes
+    // on, the user's ordinary small requests: the decaying 10-minute volume still
+    // remembers the burst, but the small requests are not what it measures.
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(51);
+    let user = who(
+        [81, 10, 3, 7],
+        Some("user3"),
+        Some("burst-tok"),
+        None,
+        3,
+        "ShopApp/3 (Android)",
+    );
+    let t = TEST_START + 2 * HOUR;
+    let mut huge: Vec<Event> = (0..2)
+        .map(|i| {
+            event(
+                &mut rng,
+                t + i * 3_000,
+                &user,
+                0,
+                200,
+                Some("77".into()),
+                None,
+            )
+        })
+        .collect();
+    for e in &mut huge {
+        e.rec.response_bytes = 9_000_000;
+    }
+    let later: Vec<Event> = (0..6)
+        .map(|i| {
+            event(
+                &mut rng,
+                t + 15 * MINUTE + i * 20_000,
+                &user,
+                5,
+                200,
+                None,
+                None,
+            )
+        })
+        .collect();
+    let later_ids: BTreeSet<i64> = later.iter().map(|e| e.rec.ts_ms).collect();
+    let mut events = benign_test();
+    events.extend(huge);
+    events.extend(later);
+    let events = finish(events);
+    let (_, outcomes) = run(&model(), &events);
+    let reopened: Vec<_> = events
+        .iter()
+        .zip(&outcomes)
+        .filter(|(e, _)| e.rec.user.as_deref() == Some("user3") && later_ids.contains(&e.rec.ts_ms))
+        .flat_map(|(_, o)| o.flagged.iter())
+        .filter(|v| v.attack == AttackType::DataExfiltration)
+        .collect();
+    assert!(reopened.is_empty(), "small requests flagged: {reopened:#?}");
+}
+
+#[test]
+fn reading_many_objects_it_is_given_is_browsing_not_enumeration() {
+    // A shopper on a sale day opens ninety different items in ten minutes, all served.
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(61);
+    let user = who(
+        [81, 10, 5, 7],
+        Some("user5"),
+        Some("sale-tok"),
+        None,
+        5,
+        "ShopApp/5 (Android)",
+    );
+    let t = TEST_START + 3 * HOUR;
+    let browsing: Vec<Event> = (0..90)
+        .map(|i| {
+            let item = rng.gen_range(1..50_000u32).to_string();
+            event(&mut rng, t + i * 6_500, &user, 0, 200, Some(item), None)
+        })
+        .collect();
+    no_flags(browsing.into_iter().chain(benign_test()).collect());
+    // Walking ids and being refused most of them is enumeration.
+    let walker = who(
+        [45, 9, 9, 9],
+        Some("user5"),
+        Some("walk-tok"),
+        None,
+        5,
+        "ShopApp/5 (Android)",
+    );
+    let walk: Vec<Event> = (0..60)
+        .map(|i| {
+            let status = if i % 5 == 0 { 200 } else { 403 };
+            event(
+                &mut rng,
+                t + i * 10_000,
+                &walker,
+                3,
+                status,
+                Some((90_000 + i).to_string()),
+                Some("enumeration"),
+            )
+        })
+        .collect();
+    assert_caught(walk, AttackType::Enumeration);
+}
