@@ -66,6 +66,9 @@ pub struct Observation<'a> {
     pub latency_baseline_ms: f64,
     /// Request-level forest score in [0,1].
     pub request_score: f64,
+    /// The endpoint serves public content (mostly anonymous clients in training): its
+    /// bytes are no one's data and count for no exfiltration.
+    pub public: bool,
 }
 
 /// The behavior layer's answer for one record.

@@ -26,6 +26,8 @@ const MIN_SHARE_OF_AVERAGE_BYTES: f64 = 0.25;
 const ABOVE_P99_RESCORE_EVERY: u32 = 4;
 /// An endpoint bucket whose training maximum (10-minute requests) reached this was used.
 const KNOWN_ENDPOINT_RATE: f64 = 0.5;
+/// An address's request-rate floors are this many times a credential's.
+const IP_FLOOD_FLOOR_FACTOR: f64 = 3.0;
 /// Verdict scores are calibrated: 0.5 is the threshold of every detector.
 const CALIBRATED_THRESHOLD: f64 = 0.5;
 
@@ -57,8 +59,16 @@ impl KindLimits {
                 .unwrap_or((0.0, 0.0));
             l.max[i] = max;
             l.p99[i] = p99;
-            let Some((_, floor)) = f.gated_for(kind) else {
+            let Some((attack, floor)) = f.gated_for(kind) else {
                 continue;
+            };
+            // An address is a place: an office, a carrier's NAT or a crawler puts many
+            // requests behind one. What floods from one address is a larger number than
+            // what floods from one credential.
+            let floor = if kind == EntityKind::Ip && attack == AttackType::ApiDos {
+                floor * IP_FLOOD_FLOOR_FACTOR
+            } else {
+                floor
             };
             if f == Feature::TravelSpeedKmh {
                 // Physics, not statistics: nobody outruns an airliner, however the training went.

@@ -179,8 +179,9 @@ impl RecordFacts {
             unknown_endpoint: !obs.endpoint_known,
             odd_method: !is_common_method(&rec.method),
             bytes_ratio: ((rec.response_bytes as f64) / bytes_base).min(1e6) as f32,
-            // Data volume counts data: static assets move bytes but no one's data.
-            bytes: if is_static_asset(&rec.path) {
+            // Data volume counts data: static assets and public content (a catalog page)
+            // move bytes but no one's data.
+            bytes: if obs.public || is_static_asset(&rec.path) {
                 0.0
             } else {
                 rec.response_bytes as f32

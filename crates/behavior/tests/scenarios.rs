@@ -1132,3 +1132,52 @@ fn reading_many_objects_it_is_given_is_browsing_not_enumeration() {
         .collect();
     assert_caught(walk, AttackType::Enumeration);
 }
+
+#[test]
+fn pulling_public_content_is_not_exfiltration() {
+    // A signed-in user pages through search results (public content: anyone may read it)
+    // at forty times the volume of anything in training.
+    let user = who(
+        [81, 10, 7, 7],
+        Some("user7"),
+        Some("pages-tok"),
+        None,
+        1,
+        "ShopApp/4 (Android)",
+    );
+    let t = TEST_START + 2 * HOUR;
+    let pages = |public: bool, label| {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(72);
+        (0..40)
+            .map(|i| {
+                let mut e = event(&mut rng, t + i * 15_000, &user, 1, 200, None, label);
+                e.rec.response_bytes = 400_000;
+                e.public = public;
+                e
+            })
+            .collect::<Vec<_>>()
+    };
+    no_flags(pages(true, None).into_iter().chain(benign_test()).collect());
+    // The same volume from an endpoint that serves only signed-in clients is data.
+    let (events, outcomes) = scenario(pages(false, Some("data_exfiltration")));
+    let (types, _) = verdicts(&events, &outcomes);
+    assert!(types.contains(&AttackType::DataExfiltration), "{types:?}");
+}
+
+#[test]
+fn a_crawler_fetching_a_page_every_few_seconds_is_not_a_flood() {
+    // A search engine's crawler: one address, a product page every 4 seconds or so for an
+    // hour (about 150 in ten minutes), all served.
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(81);
+    let crawler = who([66, 249, 70, 12], None, None, None, 2, "Googlebot/2.1");
+    let mut t = TEST_START + 4 * HOUR;
+    let mut crawl = Vec::new();
+    while t < TEST_START + 5 * HOUR {
+        let item = rng.gen_range(1..50_000u32).to_string();
+        let mut e = event(&mut rng, t, &crawler, 0, 200, Some(item), None);
+        e.public = true;
+        crawl.push(e);
+        t += rng.gen_range(3_500..4_500);
+    }
+    no_flags(crawl.into_iter().chain(benign_test()).collect());
+}

@@ -103,7 +103,21 @@ pub struct EndpointBaseline {
     /// bytes and response bytes in training (the extremeness reference).
     #[serde(default)]
     pub max_z: [f64; 3],
+    /// Share of its served training requests (status < 400) that carried no credential
+    /// (user, API key or token). 0 in models from before.
+    #[serde(default)]
+    pub anonymous_share: f64,
+    /// Served training requests that carried no credential.
+    #[serde(default)]
+    pub anonymous_served: u64,
 }
+
+/// An endpoint that served clients without any credential in training, more than now and
+/// then, serves public content (a catalog, a search): anyone may read it, and pulling it is
+/// no one's data. (Most shoppers browse signed in: a catalog's anonymous share is small.)
+pub const PUBLIC_ANONYMOUS_SHARE: f64 = 0.02;
+/// ... and at least this many anonymous requests served: a few are a gateway's quirk.
+pub const PUBLIC_ANONYMOUS_MIN: u64 = 20;
 
 /// Accumulates one endpoint's training values.
 #[derive(Debug, Clone, Default)]
@@ -112,10 +126,17 @@ pub struct EndpointAccumulator {
     request_bytes: Vec<f64>,
     response_bytes: Vec<f64>,
     statuses: BTreeMap<u16, u64>,
+    served: u64,
+    served_anonymously: u64,
 }
 
 impl EndpointAccumulator {
     pub fn observe(&mut self, rec: &AccessRecord) {
+        if rec.status < 400 {
+            self.served += 1;
+            let anonymous = rec.user.is_none() && rec.api_key.is_none() && rec.token.is_none();
+            self.served_anonymously += u64::from(anonymous);
+        }
         self.latency.push(rec.latency_ms.max(0.0).ln_1p());
         self.request_bytes.push((rec.request_bytes as f64).ln_1p());
         self.response_bytes
@@ -138,6 +159,7 @@ impl EndpointAccumulator {
     ) -> EndpointBaseline {
         let count = self.count();
         let n = count.max(1) as f64;
+        let anonymous_share = self.served_anonymously as f64 / self.served.max(1) as f64;
         // Log quantities of real traffic vary by ~10% at least; a floor keeps
         // a perfectly constant endpoint from making every deviation infinite.
         let latency = RobustStat::from_values(&mut self.latency, 0.1).unwrap_or(RobustStat {
@@ -179,6 +201,8 @@ impl EndpointAccumulator {
             method_rarity: -((count as f64 + 1.0) / (method_count_on_template as f64 + 2.0)).ln(),
             endpoint_rarity: -((count as f64 + 1.0) / (api_count as f64 + 2.0)).ln(),
             max_z: [0.0; 3],
+            anonymous_share,
+            anonymous_served: self.served_anonymously,
         }
     }
 }
@@ -204,7 +228,15 @@ impl EndpointBaseline {
             method_rarity: pooled.rarity_unseen,
             endpoint_rarity: pooled.rarity_unseen,
             max_z: [Z_CLIP; 3],
+            anonymous_share: 0.0,
+            anonymous_served: 0,
         }
+    }
+
+    /// Served to anonymous clients in training: public content.
+    pub fn is_public(&self) -> bool {
+        self.anonymous_share >= PUBLIC_ANONYMOUS_SHARE
+            && self.anonymous_served >= PUBLIC_ANONYMOUS_MIN
     }
 
     pub fn status_rarity(&self, status: u16) -> f64 {
@@ -470,6 +502,32 @@ mod tests {
             ));
         }
         acc.finish("GET", "/v1/a", 200, 1000)
+    }
+
+    #[test]
+    fn an_endpoint_that_serves_anonymous_clients_serves_public_content() {
+        let mut signed_in = rec(20.0, 5000, 200);
+        signed_in.user = Some("alice".into());
+        let finish = |anonymous: usize| {
+            let mut acc = EndpointAccumulator::default();
+            for i in 0..1000 {
+                let mut r = signed_in.clone();
+                if i < anonymous {
+                    r.user = None;
+                }
+                acc.observe(&r);
+            }
+            // Refused anonymous requests say nothing of what the endpoint serves.
+            for _ in 0..200 {
+                acc.observe(&rec(20.0, 100, 401));
+            }
+            acc.finish("GET", "/v1/a", 1200, 1200)
+        };
+        // A catalog most shoppers browse signed in, some not.
+        assert!(finish(40).is_public());
+        // Signed-in clients only (a handful of anonymous requests is a gateway's quirk).
+        assert!(!finish(0).is_public());
+        assert!(!finish(5).is_public());
     }
 
     #[test]

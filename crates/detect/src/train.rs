@@ -371,6 +371,7 @@ fn observation<'a>(
         is_auth: r.is_auth,
         response_bytes_baseline: r.baseline.response_bytes_median,
         latency_baseline_ms: r.baseline.latency_median_ms,
+        public: r.baseline.is_public(),
         request_score,
     }
 }

@@ -103,6 +103,8 @@ pub struct Event {
     pub latency_base: f64,
     /// Test label: the attack this record belongs to (None = benign).
     pub attack: Option<&'static str>,
+    /// The endpoint serves public content (`Observation::public`).
+    pub public: bool,
 }
 
 pub fn fp(s: &str) -> Fingerprint {
@@ -165,6 +167,7 @@ pub fn event(
         bytes_base: e.bytes,
         latency_base: e.latency,
         attack,
+        public: false,
     }
 }
 
@@ -278,6 +281,7 @@ pub fn observation(e: &Event) -> Observation<'_> {
         response_bytes_baseline: e.bytes_base,
         latency_baseline_ms: e.latency_base,
         request_score: 0.3,
+        public: e.public,
     }
 }
 
