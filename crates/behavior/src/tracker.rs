@@ -193,14 +193,31 @@ impl BehaviorTracker {
             // do what its evidence says.
             let attack = judged.as_ref().and_then(|j| attack_of(&j.exceeded));
             let hot_endpoint = endpoint_is_hot(kind_model, w, &facts);
-            let attack = attack.filter(|a| {
-                judged.as_ref().is_some_and(|j| {
-                    j.exceeded.iter().any(|e| {
-                        e.attack == *a
-                            && feeds(e.feature, &facts, &features, w.walked, hot_endpoint)
+            let attack = attack
+                .filter(|a| {
+                    judged.as_ref().is_some_and(|j| {
+                        j.exceeded.iter().any(|e| {
+                            e.attack == *a
+                                && feeds(e.feature, &facts, &features, w.walked, hot_endpoint)
+                        })
                     })
                 })
-            });
+                .or_else(|| {
+                    // An integration's key is one program: when it floods an endpoint while
+                    // the stronger evidence against it is another misuse (walking account
+                    // ids it does not own), the flood's records are the flood. (A user's
+                    // records mix the owner's session with a thief's, whose token answers
+                    // for them.)
+                    let flood = kind == EntityKind::ApiKey
+                        && judged.as_ref().is_some_and(|j| {
+                            j.exceeded.iter().any(|e| {
+                                e.feature == Feature::TopEndpointRate10m
+                                    && e.attack == AttackType::ApiDos
+                            })
+                        })
+                        && endpoint_over_own_limit(kind_model, w, &facts, &self.cfg);
+                    flood.then_some(AttackType::ApiDos)
+                });
             let score = match (&judged, attack) {
                 (Some(j), Some(_)) => j.score,
                 _ => unflagged_score(w.cache_score()),
@@ -418,6 +435,34 @@ fn own_maxima<'m>(model: Option<&'m KindModel>, w: &EntityWindow) -> Option<&'m 
     own_baseline(model, w).map(|b| b.maxima.as_slice())
 }
 
+/// The rate of the record's endpoint for an entity with its own baseline: (rate, its own
+/// training maximum, its limit).
+fn own_endpoint_rate(
+    model: Option<&KindModel>,
+    w: &EntityWindow,
+    facts: &RecordFacts,
+    cfg: &BehaviorConfig,
+) -> Option<(f64, f64, f64)> {
+    let b = own_baseline(model, w)?;
+    let own_max = b
+        .endpoint_maxima
+        .get(facts.endpoint_bucket())
+        .map(|v| f64::from(*v))
+        .unwrap_or(f64::INFINITY);
+    let limit = (own_max * cfg.entity_margin).max(ENDPOINT_RATE_FLOOR);
+    Some((w.endpoint_rate(facts), own_max, limit))
+}
+
+/// Whether the record's own endpoint is busier than the entity's own limit for it.
+fn endpoint_over_own_limit(
+    model: Option<&KindModel>,
+    w: &EntityWindow,
+    facts: &RecordFacts,
+    cfg: &BehaviorConfig,
+) -> bool {
+    own_endpoint_rate(model, w, facts, cfg).is_some_and(|(rate, _, limit)| rate > limit)
+}
+
 struct Judgement {
     exceeded: Vec<Exceeded>,
     score: f64,
@@ -563,14 +608,7 @@ fn judge(
             }
         }
     }
-    if let Some(b) = own_baseline(model, w) {
-        let rate = w.endpoint_rate(facts);
-        let own_max = b
-            .endpoint_maxima
-            .get(facts.endpoint_bucket())
-            .map(|v| f64::from(*v))
-            .unwrap_or(f64::INFINITY);
-        let limit = (own_max * cfg.entity_margin).max(ENDPOINT_RATE_FLOOR);
+    if let Some((rate, own_max, limit)) = own_endpoint_rate(model, w, facts, cfg) {
         let already = exceeded
             .iter()
             .any(|e| e.feature == Feature::TopEndpointRate10m);

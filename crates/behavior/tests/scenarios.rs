@@ -726,6 +726,55 @@ fn a_short_sync_burst_is_not_a_flood_but_the_same_rate_sustained_is() {
     );
 }
 
+/// Partner 1's key does two things at once: it walks order ids it does not own (refused)
+/// while it floods an endpoint it never calls. Each record is named by what it does: the
+/// walk's refusals are enumeration, the flood's requests are the flood, even though the
+/// refusals are the stronger evidence against the key.
+#[test]
+fn a_key_walking_ids_while_it_floods_is_caught_at_both() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(25);
+    let key = who(
+        [34, 120, 1, 10],
+        None,
+        None,
+        Some("partner-1"),
+        2,
+        "partner-sync/2.1",
+    );
+    let t = TEST_START + 2 * HOUR;
+    let mut attack = search_burst(&mut rng, 30, Some("api_dos"));
+    attack.extend((0..300u32).map(|i| {
+        event(
+            &mut rng,
+            t + i64::from(i) * 6_000 + 3_000,
+            &key,
+            3,
+            403,
+            Some((9_001 + i).to_string()),
+            Some("enumeration"),
+        )
+    }));
+    let (events, outcomes) = scenario(attack);
+    let named = |label: &str| -> BTreeSet<AttackType> {
+        events
+            .iter()
+            .zip(&outcomes)
+            .filter(|(e, _)| e.attack == Some(label))
+            .flat_map(|(_, o)| o.flagged.iter().map(|v| v.attack))
+            .collect()
+    };
+    assert!(
+        named("enumeration").contains(&AttackType::Enumeration),
+        "walk: {:?}",
+        named("enumeration")
+    );
+    assert!(
+        named("api_dos").contains(&AttackType::ApiDos),
+        "flood: {:?}",
+        named("api_dos")
+    );
+}
+
 /// A customer who signs in now and then: too few training requests for a baseline of
 /// their own, but training saw where and on what.
 fn light_user_world() -> (Arc<BehaviorModel>, Who) {
