@@ -17,6 +17,12 @@ use std::sync::Arc;
 const UNFLAGGED_CAP: f64 = 0.49;
 /// Fewest requests to one endpoint in 10 minutes that can count as hammering it.
 const ENDPOINT_RATE_FLOOR: f64 = 20.0;
+/// The same for an integration's key on an endpoint it called in training. A person's pace
+/// on a page swings with the session (20 product views in 10 minutes is a busy shopper); a
+/// program's pace on the calls it makes is set by its code and its workload, so several
+/// times its own busiest pace, sustained, is a changed program (a retry loop, a stolen key
+/// hammering) even at one request a minute.
+const MACHINE_ENDPOINT_RATE_FLOOR: f64 = 10.0;
 /// How long an entity's endpoint must stay over its own limit to count as hammered.
 const SUSTAINED_EXCESS_MS: i64 = 10 * 60_000;
 /// A record feeds a byte-volume feature when its response is at least this share of the
@@ -215,7 +221,7 @@ impl BehaviorTracker {
                                     && e.attack == AttackType::ApiDos
                             })
                         })
-                        && endpoint_over_own_limit(kind_model, w, &facts, &self.cfg);
+                        && endpoint_over_own_limit(kind, kind_model, w, &facts, &self.cfg);
                     flood.then_some(AttackType::ApiDos)
                 });
             let score = match (&judged, attack) {
@@ -438,6 +444,7 @@ fn own_maxima<'m>(model: Option<&'m KindModel>, w: &EntityWindow) -> Option<&'m 
 /// The rate of the record's endpoint for an entity with its own baseline: (rate, its own
 /// training maximum, its limit).
 fn own_endpoint_rate(
+    kind: EntityKind,
     model: Option<&KindModel>,
     w: &EntityWindow,
     facts: &RecordFacts,
@@ -449,18 +456,24 @@ fn own_endpoint_rate(
         .get(facts.endpoint_bucket())
         .map(|v| f64::from(*v))
         .unwrap_or(f64::INFINITY);
-    let limit = (own_max * cfg.entity_margin).max(ENDPOINT_RATE_FLOOR);
+    let floor = if kind == EntityKind::ApiKey && own_max >= KNOWN_ENDPOINT_RATE {
+        MACHINE_ENDPOINT_RATE_FLOOR
+    } else {
+        ENDPOINT_RATE_FLOOR
+    };
+    let limit = (own_max * cfg.entity_margin).max(floor);
     Some((w.endpoint_rate(facts), own_max, limit))
 }
 
 /// Whether the record's own endpoint is busier than the entity's own limit for it.
 fn endpoint_over_own_limit(
+    kind: EntityKind,
     model: Option<&KindModel>,
     w: &EntityWindow,
     facts: &RecordFacts,
     cfg: &BehaviorConfig,
 ) -> bool {
-    own_endpoint_rate(model, w, facts, cfg).is_some_and(|(rate, _, limit)| rate > limit)
+    own_endpoint_rate(kind, model, w, facts, cfg).is_some_and(|(rate, _, limit)| rate > limit)
 }
 
 struct Judgement {
@@ -608,7 +621,7 @@ fn judge(
             }
         }
     }
-    if let Some((rate, own_max, limit)) = own_endpoint_rate(model, w, facts, cfg) {
+    if let Some((rate, own_max, limit)) = own_endpoint_rate(kind, model, w, facts, cfg) {
         let already = exceeded
             .iter()
             .any(|e| e.feature == Feature::TopEndpointRate10m);

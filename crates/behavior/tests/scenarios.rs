@@ -775,6 +775,57 @@ fn a_key_walking_ids_while_it_floods_is_caught_at_both() {
     );
 }
 
+/// An integration that calls search about once every ten minutes: enough training
+/// requests for a baseline of its own, and a search pace of a few per 10 minutes at most.
+fn slow_integration_world() -> (Arc<BehaviorModel>, Who) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(41);
+    let key = who(
+        [34, 121, 0, 10],
+        None,
+        None,
+        Some("partner-slow"),
+        2,
+        "partner-sync/2.1",
+    );
+    let mut training = benign(1, T0, TRAIN_HOURS, USERS);
+    let mut t = T0 + rng.gen_range(0..10 * MINUTE);
+    while t < TEST_START {
+        training.push(event(&mut rng, t, &key, 1, 200, None, None));
+        t += rng.gen_range(5 * MINUTE..15 * MINUTE);
+    }
+    (Arc::new(train(&finish(training), 7)), key)
+}
+
+/// The slow integration's key searching every 50 s (12 per 10 minutes) for `minutes`.
+fn slow_integration_search(key: &Who, minutes: i64, label: Option<&'static str>) -> Vec<Event> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(42);
+    let t = TEST_START + 2 * HOUR;
+    (0..minutes * 60 / 50)
+        .map(|i| event(&mut rng, t + i * 50_000, key, 1, 200, None, label))
+        .collect()
+}
+
+/// A key searching at four times its own busiest pace and more for half an hour is a
+/// flood, however modest 12 requests per 10 minutes is next to a browsing user's pace; a
+/// quarter of an hour of it is a catch-up after an outage.
+#[test]
+fn a_slow_integration_searching_at_many_times_its_pace_for_long_is_a_flood() {
+    let (model, key) = slow_integration_world();
+    let mut events = benign_test();
+    events.extend(slow_integration_search(&key, 15, None));
+    let events = finish(events);
+    let (_, outcomes) = run(&model, &events);
+    let (_, false_flags) = verdicts(&events, &outcomes);
+    assert!(false_flags.is_empty(), "benign flagged: {false_flags:#?}");
+    let mut events = benign_test();
+    events.extend(slow_integration_search(&key, 45, Some("api_dos")));
+    let events = finish(events);
+    let (_, outcomes) = run(&model, &events);
+    let (types, false_flags) = verdicts(&events, &outcomes);
+    assert_eq!(types, BTreeSet::from([AttackType::ApiDos]));
+    assert!(false_flags.is_empty(), "benign flagged: {false_flags:#?}");
+}
+
 /// A customer who signs in now and then: too few training requests for a baseline of
 /// their own, but training saw where and on what.
 fn light_user_world() -> (Arc<BehaviorModel>, Who) {
