@@ -25,6 +25,9 @@ const ENDPOINT_RATE_FLOOR: f64 = 20.0;
 const MACHINE_ENDPOINT_RATE_FLOOR: f64 = 10.0;
 /// How long an entity's endpoint must stay over its own limit to count as hammered.
 const SUSTAINED_EXCESS_MS: i64 = 10 * 60_000;
+/// How long an entity must keep pulling with its 2-hour byte volume over its limit for
+/// that volume to be evidence enough by itself.
+const SUSTAINED_DRAIN_MS: i64 = 30 * 60_000;
 /// A record feeds a byte-volume feature when its response is at least this share of the
 /// window's average response.
 const MIN_SHARE_OF_AVERAGE_BYTES: f64 = 0.25;
@@ -358,10 +361,8 @@ fn feeds(
     // Volume is carried by records of about its window's average size or more: small
     // requests on a busy endpoint, after a big export, are not what it measures (the
     // decaying 10-minute window still remembers a burst a quarter of an hour on).
-    let carries_bytes = |volume: Feature, requests: Feature| {
-        let average = features[volume.index()] / features[requests.index()].max(1.0);
-        f64::from(facts.bytes) >= MIN_SHARE_OF_AVERAGE_BYTES * average
-    };
+    let carries_bytes =
+        |volume: Feature, requests: Feature| carries_bytes(facts, features, volume, requests);
     match feature {
         Feature::Denied10m | Feature::Denied2h => facts.denied,
         Feature::NotFound10m => facts.not_found,
@@ -380,6 +381,18 @@ fn feeds(
         Feature::OddMethods10m => facts.odd_method,
         _ => true,
     }
+}
+
+/// Whether the record is about the window's average size or more: what a byte volume
+/// measures, not a small request on a busy endpoint.
+fn carries_bytes(
+    facts: &RecordFacts,
+    features: &FeatureVector,
+    volume: Feature,
+    requests: Feature,
+) -> bool {
+    let average = features[volume.index()] / features[requests.index()].max(1.0);
+    f64::from(facts.bytes) >= MIN_SHARE_OF_AVERAGE_BYTES * average
 }
 
 /// The score of an entity that is not flagged, below 0.5 but still ordered by its model
@@ -649,6 +662,24 @@ fn judge(
             for e in exceeded.iter_mut().filter(|e| top(e)) {
                 e.ratio = e.ratio.max(cfg.strong_ratio);
             }
+        }
+    }
+    // A big pull lifts the 2-hour volume over its limit for a while after it ends; a slow
+    // drain (a stolen session paging through every charge, a few pages every 10 minutes,
+    // for hours) keeps it there by pulling more. Half an hour of that is the attack, however
+    // little the volume is over the limit (the limit's floor is what a small API's heaviest
+    // users never reach).
+    let volume = |e: &Exceeded| e.feature == Feature::ResponseBytes2h;
+    let pulling = exceeded.iter().any(volume)
+        && carries_bytes(
+            facts,
+            features,
+            Feature::ResponseBytes2h,
+            Feature::Requests2h,
+        );
+    if w.track_draining(pulling, facts.ts_ms) >= SUSTAINED_DRAIN_MS {
+        for e in exceeded.iter_mut().filter(|e| volume(e)) {
+            e.ratio = e.ratio.max(cfg.strong_ratio);
         }
     }
     // Models are most of the engine's cost. Evidence over a limit needs them now (the flag

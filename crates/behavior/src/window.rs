@@ -236,6 +236,10 @@ const FAILURE_PACE_SHARE: f32 = 0.5;
 /// An endpoint excess that stops for this long is over.
 const HAMMER_GAP_MS: i64 = 5 * 60_000;
 
+/// A pull that keeps the 2-hour volume over its limit and stops for this long is over: a
+/// slow drain pages every few minutes.
+const DRAIN_GAP_MS: i64 = 15 * 60_000;
+
 /// Networks a credential was used from in training are kept as a set of this many bits
 /// (a few dozen networks per integration at most: collisions stay rare).
 pub(crate) const NETWORK_BITS: usize = 256;
@@ -308,6 +312,9 @@ pub struct EntityWindow {
     /// when that was last seen (`i64::MIN`: not now).
     hammer_since_ms: i64,
     hammer_last_ms: i64,
+    /// The same for the 2-hour byte volume (`i64::MIN`: not over its limit now).
+    drain_since_ms: i64,
+    drain_last_ms: i64,
 }
 
 fn epoch(ts_ms: i64, len_ms: i64) -> u32 {
@@ -354,6 +361,8 @@ impl EntityWindow {
             walked: false,
             hammer_since_ms: i64::MIN,
             hammer_last_ms: i64::MIN,
+            drain_since_ms: i64::MIN,
+            drain_last_ms: i64::MIN,
         }
     }
 
@@ -505,6 +514,23 @@ impl EntityWindow {
         }
         self.hammer_last_ms = self.hammer_last_ms.max(ts_ms);
         ts_ms.saturating_sub(self.hammer_since_ms)
+    }
+
+    /// Notes whether the record at `ts_ms` pulled more while the 2-hour byte volume was over
+    /// its limit; returns for how long the entity has kept pulling over it (0 when not now).
+    pub(crate) fn track_draining(&mut self, over: bool, ts_ms: i64) -> i64 {
+        let stopped = ts_ms.saturating_sub(self.drain_last_ms) > DRAIN_GAP_MS;
+        if !over {
+            if stopped {
+                self.drain_since_ms = i64::MIN;
+            }
+            return 0;
+        }
+        if self.drain_since_ms == i64::MIN || stopped {
+            self.drain_since_ms = ts_ms;
+        }
+        self.drain_last_ms = self.drain_last_ms.max(ts_ms);
+        ts_ms.saturating_sub(self.drain_since_ms)
     }
 
     /// Whether failed logins still arrive at half the pace the 10-minute count averages or

@@ -190,6 +190,48 @@ fn exfiltrating_token_is_caught() {
     assert_caught(attack, AttackType::DataExfiltration);
 }
 
+/// A stolen session paging one list steadily for hours: each page is small, the 2-hour
+/// volume rises over its limit only slowly and only a little, and stays there as long as
+/// the thief keeps paging.
+#[test]
+fn a_session_draining_a_list_slowly_for_hours_is_caught() {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(26);
+    // A session lifted from user 9's phone and replayed from their home network: nothing
+    // but the volume is odd.
+    let thief = who(
+        [81, 10, 9, 7],
+        Some("user9"),
+        Some("slow-drain"),
+        None,
+        9 % CITIES.len(),
+        "ShopApp/3 (Android)",
+    );
+    // Paced so that the 2-hour volume levels off a quarter over the limit of a session
+    // without history (its kind's maximum with the margin, or the floor).
+    let max = model()
+        .kind(EntityKind::Token)
+        .and_then(|k| k.max.get(Feature::ResponseBytes2h.index()).copied())
+        .unwrap_or(0.0);
+    let limit = (max * 1.5).max(5e5);
+    let page = 8_000.0 * 1.15;
+    let gap = (page * 120.0 * 60_000.0 / (1.25 * limit)) as i64;
+    let t = TEST_START + HOUR;
+    let attack = (0..4 * HOUR / gap)
+        .map(|i| {
+            event(
+                &mut rng,
+                t + i * gap,
+                &thief,
+                1,
+                200,
+                None,
+                Some("data_exfiltration"),
+            )
+        })
+        .collect();
+    assert_caught(attack, AttackType::DataExfiltration);
+}
+
 #[test]
 fn id_walking_api_key_is_caught() {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(13);
