@@ -188,8 +188,13 @@ impl BehaviorTracker {
             }
             // A session token is its user's: volume its user's own history accounts for
             // (the same windows, summed over all the user's sessions) is no theft through
-            // a fresh token either.
-            if kind == EntityKind::Token && user_vouches_volume && pulls(&judged) {
+            // a fresh token either. An hours-long drain through one session is not vouched
+            // for: that is a thief's pace, not a user's burst.
+            if kind == EntityKind::Token
+                && user_vouches_volume
+                && pulls(&judged)
+                && w.draining_for(facts.ts_ms) < SUSTAINED_DRAIN_MS
+            {
                 if let Some(j) = judged.as_mut() {
                     j.exceeded
                         .retain(|e| e.attack != AttackType::DataExfiltration);
@@ -519,7 +524,7 @@ fn judge(
         (None, None) if w.elsewhere_countries != 0 => {
             w.elsewhere_countries & facts.country_bit() != 0
         }
-        (None, None) => facts.country_hash.is_some() && facts.country_hash == w.home_country,
+        (None, None) => w.home_country != 0 && facts.country_hash == Some(w.home_country),
     };
     let home_network = own_baseline(model, w).is_none_or(|b| b.knows_network(facts.network_bit()));
     // The owner, from a network it used in training, pulling from an endpoint it pulled in

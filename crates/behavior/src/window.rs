@@ -302,7 +302,8 @@ pub struct EntityWindow {
     gap_sq_mean_s: f32,
     pub(crate) cache: ScoreCache,
     /// Country of the window's first authenticated use: where the owner was before any jump.
-    pub(crate) home_country: Option<u64>,
+    /// 0: none yet (a country whose hash is 0 simply never becomes a home).
+    pub(crate) home_country: u64,
     /// Countries (one bit per country hash mod 64) the credential was used from in other
     /// APIs' training, when this API's training never saw it; 0 = unknown.
     pub(crate) elsewhere_countries: u64,
@@ -356,7 +357,7 @@ impl EntityWindow {
             gap_mean_s: 0.0,
             gap_sq_mean_s: 0.0,
             cache: ScoreCache::default(),
-            home_country: None,
+            home_country: 0,
             elsewhere_countries: 0,
             walked: false,
             hammer_since_ms: i64::MIN,
@@ -462,8 +463,8 @@ impl EntityWindow {
             self.ips.insert(f.ip_hash);
             if let Some(c) = f.country_hash {
                 self.countries.insert(c);
-                if self.home_country.is_none() {
-                    self.home_country = Some(c);
+                if self.home_country == 0 {
+                    self.home_country = c;
                 }
             }
             if let Some(u) = f.ua_hash {
@@ -531,6 +532,16 @@ impl EntityWindow {
         }
         self.drain_last_ms = self.drain_last_ms.max(ts_ms);
         ts_ms.saturating_sub(self.drain_since_ms)
+    }
+
+    /// For how long the entity has kept pulling with its 2-hour volume over its limit, as
+    /// of `ts_ms` (0 when not now).
+    pub(crate) fn draining_for(&self, ts_ms: i64) -> i64 {
+        if self.drain_since_ms == i64::MIN {
+            0
+        } else {
+            ts_ms.saturating_sub(self.drain_since_ms)
+        }
     }
 
     /// Whether failed logins still arrive at half the pace the 10-minute count averages or
