@@ -8,6 +8,7 @@ use apiwarden_alert::{
 };
 use apiwarden_record::format_ts_ms;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 /// One flagged observation, as a detector reports it.
 #[derive(Debug, Clone)]
@@ -33,7 +34,10 @@ pub struct AlertBook {
     max_span_ms: i64,
     max_retained: usize,
     /// Every retained alert, keyed by its global opening sequence number.
-    alerts: BTreeMap<u64, Alert>,
+    /// Shared with the verdicts that report it: a flag hands out a pointer,
+    /// not a copy of up to [`MAX_ALERT_REQUEST_IDS`] ids, and the next flag
+    /// copies the alert only if a caller still holds the previous state.
+    alerts: BTreeMap<u64, Arc<Alert>>,
     /// The latest alert of each (entity, attack); lookups only, never iterated.
     latest: HashMap<(EntityRef, AttackType), u64>,
     /// The attacks with an alert for each entity; lookups only.
@@ -64,7 +68,13 @@ impl AlertBook {
     /// Opens or updates the alert of this flag; returns its current state.
     /// `next_seq` numbers alerts across APIs in opening order; it is advanced
     /// when an alert opens.
-    pub fn flag(&mut self, flag: Flag, ts_ms: i64, request_id: &str, next_seq: &mut u64) -> Alert {
+    pub fn flag(
+        &mut self,
+        flag: Flag,
+        ts_ms: i64,
+        request_id: &str,
+        next_seq: &mut u64,
+    ) -> Arc<Alert> {
         self.last_flag_ms = self.last_flag_ms.max(ts_ms);
         let key = (flag.entity, flag.attack);
         let open_seq = self.latest.get(&key).copied().filter(|seq| {
@@ -75,7 +85,8 @@ impl AlertBook {
             })
         });
         if let Some(seq) = open_seq {
-            if let Some(alert) = self.alerts.get_mut(&seq) {
+            if let Some(shared) = self.alerts.get_mut(&seq) {
+                let alert = Arc::make_mut(shared);
                 alert.last_seen_ms = alert.last_seen_ms.max(ts_ms);
                 alert.last_seen = format_ts_ms(alert.last_seen_ms);
                 alert.count += 1;
@@ -93,13 +104,13 @@ impl AlertBook {
                 if !flag.evidence.is_empty() {
                     alert.evidence = flag.evidence;
                 }
-                return alert.clone();
+                return Arc::clone(shared);
             }
         }
         let (entity, attack) = key;
         let seq = *next_seq;
         *next_seq += 1;
-        let alert = Alert {
+        let alert = Arc::new(Alert {
             id: alert_id(&self.api, &entity, attack, ts_ms),
             attack: Some(attack),
             severity: flag.severity,
@@ -117,8 +128,8 @@ impl AlertBook {
             endpoint: None,
             first_seen_ms: ts_ms,
             last_seen_ms: ts_ms,
-        };
-        self.alerts.insert(seq, alert.clone());
+        });
+        self.alerts.insert(seq, Arc::clone(&alert));
         let attacks = self.by_entity.entry(entity.clone()).or_default();
         match attacks.iter_mut().find(|(a, _)| *a == attack) {
             Some(slot) => slot.1 = seq,
@@ -154,7 +165,7 @@ impl AlertBook {
 
     /// Retained alerts with their opening sequence numbers, in opening order.
     pub fn alerts(&self) -> impl Iterator<Item = (u64, &Alert)> {
-        self.alerts.iter().map(|(s, a)| (*s, a))
+        self.alerts.iter().map(|(s, a)| (*s, &**a))
     }
 
     pub fn len(&self) -> usize {

@@ -52,19 +52,29 @@ fn derived_api_name(rec: &AccessRecord) -> String {
 }
 
 fn api_from_host(host: &str) -> Option<String> {
-    let host = host.trim().to_ascii_lowercase();
-    let host = strip_port(&host);
+    // Runs on every record without an `api` field: lower-cased copy only
+    // when the host has capitals, labels walked without collecting them.
+    let host = host.trim();
+    let lowered;
+    let host = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        lowered = host.to_ascii_lowercase();
+        lowered.as_str()
+    } else {
+        host
+    };
+    let host = strip_port(host);
     if host.is_empty() || host.parse::<std::net::IpAddr>().is_ok() {
         return None;
     }
-    let labels: Vec<&str> = host.split('.').filter(|l| !l.is_empty()).collect();
-    let mut start = 0;
+    let mut left = host.split('.').filter(|l| !l.is_empty()).count();
+    let mut labels = host.split('.').filter(|l| !l.is_empty());
+    let mut label = labels.next()?;
     // Skip generic leading labels, but keep at least "name.tld".
-    while start < labels.len() && labels.len() - start > 2 && matches!(labels[start], "www" | "api")
-    {
-        start += 1;
+    while left > 2 && matches!(label, "www" | "api") {
+        label = labels.next()?;
+        left -= 1;
     }
-    let name = sanitize_name(labels.get(start)?);
+    let name = sanitize_name(label);
     (!name.is_empty()).then_some(name)
 }
 
@@ -83,8 +93,8 @@ fn sanitize_name(s: &str) -> String {
     s.chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .take(64)
-        .collect::<String>()
-        .to_ascii_lowercase()
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
 }
 
 /// The path without its query string or fragment.
@@ -395,6 +405,40 @@ mod tests {
         assert_eq!(api_name(&rec(None, None, "/12345/x")), "default");
         assert_eq!(api_name(&rec(None, None, "/")), "default");
         assert_eq!(api_name(&rec(Some("  "), None, "/")), "default");
+    }
+
+    /// The collecting version of [`api_from_host`], the oracle of its test.
+    fn api_from_host_by_collecting(host: &str) -> Option<String> {
+        let host = host.trim().to_ascii_lowercase();
+        let host = strip_port(&host);
+        if host.is_empty() || host.parse::<std::net::IpAddr>().is_ok() {
+            return None;
+        }
+        let labels: Vec<&str> = host.split('.').filter(|l| !l.is_empty()).collect();
+        let mut start = 0;
+        while start < labels.len()
+            && labels.len() - start > 2
+            && matches!(labels[start], "www" | "api")
+        {
+            start += 1;
+        }
+        let name: String = labels
+            .get(start)?
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .take(64)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        (!name.is_empty()).then_some(name)
+    }
+
+    proptest! {
+        #[test]
+        fn api_from_host_agrees_with_collecting_labels(
+            host in "[ a-zA-Z0-9.:\\[\\]_é-]{0,24}|((www|WWW|api|Api)\\.){0,3}[a-z]{1,6}(\\.[a-z]{1,3}){0,2}(:[0-9]{1,4})?"
+        ) {
+            prop_assert_eq!(api_from_host(&host), api_from_host_by_collecting(&host));
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! [`MonitorTracker`] and the monitoring alerts it raised, in the shape of
 //! every alert.
 
-use crate::train::monitor_client;
+use crate::train::write_monitor_client;
 use apiwarden_alert::{Alert, AlertFamily, EntityKind, EntityRef};
 use apiwarden_monitor::{MonitorAlert, MonitorConfig, MonitorModel, MonitorSample, MonitorTracker};
 use apiwarden_record::format_ts_ms;
@@ -17,6 +17,8 @@ pub(crate) struct HealthState {
     pub(crate) alerts: BTreeMap<u64, Alert>,
     seq_of: HashMap<String, u64>,
     max_retained: usize,
+    /// The client key of the record at hand, rewritten per record.
+    client: String,
 }
 
 impl HealthState {
@@ -26,6 +28,7 @@ impl HealthState {
             alerts: BTreeMap::new(),
             seq_of: HashMap::new(),
             max_retained: max_retained.max(1),
+            client: String::new(),
         }
     }
 
@@ -38,8 +41,8 @@ impl HealthState {
         id: &str,
         next_seq: &mut u64,
     ) -> Vec<Alert> {
-        let client = monitor_client(rec);
-        let sample = MonitorSample::of_record(rec, api, endpoint, id, Some(&client));
+        write_monitor_client(rec, &mut self.client);
+        let sample = MonitorSample::of_record(rec, api, endpoint, id, Some(&self.client));
         let raised = self.tracker.observe(&sample);
         let mut out = Vec::with_capacity(raised.len());
         for m in &raised {

@@ -481,10 +481,50 @@ fn fit_monitor(api: &str, recs: &[AccessRecord], resolver: Resolver<'_>) -> Moni
 /// The client key the monitor counts the country mix in: user, else API key
 /// fingerprint, else IP, so one busy client is one client.
 pub fn monitor_client(rec: &AccessRecord) -> String {
+    let mut client = String::new();
+    write_monitor_client(rec, &mut client);
+    client
+}
+
+/// [`monitor_client`] written over `out`: the engine keeps one buffer for
+/// it instead of formatting a new string per record.
+pub(crate) fn write_monitor_client(rec: &AccessRecord, out: &mut String) {
+    out.clear();
     match (&rec.user, &rec.api_key) {
-        (Some(user), _) => format!("user:{user}"),
-        (None, Some(key)) => format!("key:{key}"),
-        (None, None) => format!("ip:{}", rec.client_ip),
+        (Some(user), _) => {
+            out.push_str("user:");
+            out.push_str(user);
+        }
+        (None, Some(key)) => {
+            out.push_str("key:");
+            out.push_str(key.as_str());
+        }
+        (None, None) => {
+            out.push_str("ip:");
+            match rec.client_ip {
+                // Dotted decimal by hand, as `Ipv4Addr`'s `Display` writes it
+                // (the formatter costs several times as much).
+                std::net::IpAddr::V4(ip) => {
+                    for (i, octet) in ip.octets().into_iter().enumerate() {
+                        if i > 0 {
+                            out.push('.');
+                        }
+                        if octet >= 100 {
+                            out.push(char::from(b'0' + octet / 100));
+                        }
+                        if octet >= 10 {
+                            out.push(char::from(b'0' + octet / 10 % 10));
+                        }
+                        out.push(char::from(b'0' + octet % 10));
+                    }
+                }
+                std::net::IpAddr::V6(ip) => {
+                    use std::fmt::Write;
+                    // Writing to a String cannot fail.
+                    let _ = write!(out, "{ip}");
+                }
+            }
+        }
     }
 }
 
@@ -531,4 +571,52 @@ fn train_population(
         request,
         behavior: BehaviorModel::population(&behaviors).map(Arc::new),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use apiwarden_record::Fingerprint;
+
+    #[test]
+    fn monitor_client_reads_as_formatted() {
+        let mut rec = AccessRecord {
+            id: None,
+            ts_ms: 0,
+            api: None,
+            host: None,
+            method: "GET".into(),
+            path: "/".into(),
+            status: 200,
+            latency_ms: 1.0,
+            request_bytes: 0,
+            response_bytes: 0,
+            client_ip: "0.0.0.0".parse().unwrap(),
+            country: None,
+            geo: None,
+            user: None,
+            api_key: None,
+            token: None,
+            user_agent: None,
+        };
+        for ip in [
+            "0.0.0.0",
+            "10.0.0.9",
+            "1.20.100.7",
+            "99.100.109.250",
+            "255.255.255.255",
+            "2001:db8::1",
+            "::ffff:10.0.0.1",
+        ] {
+            rec.client_ip = ip.parse().unwrap();
+            assert_eq!(monitor_client(&rec), format!("ip:{}", rec.client_ip));
+        }
+        rec.api_key = Some(Fingerprint("fp:ab".into()));
+        assert_eq!(monitor_client(&rec), "key:fp:ab");
+        rec.user = Some("alice".into());
+        assert_eq!(monitor_client(&rec), "user:alice");
+        let mut reused = String::from("left over");
+        write_monitor_client(&rec, &mut reused);
+        assert_eq!(reused, "user:alice");
+    }
 }

@@ -392,12 +392,12 @@ fn score_batch(
             match touched_index.get(&alert.id) {
                 Some(&i) => {
                     if let Some(slot) = touched.get_mut(i) {
-                        *slot = alert;
+                        *slot = Arc::unwrap_or_clone(alert);
                     }
                 }
                 None => {
                     touched_index.insert(alert.id.clone(), touched.len());
-                    touched.push(alert);
+                    touched.push(Arc::unwrap_or_clone(alert));
                 }
             }
         }
