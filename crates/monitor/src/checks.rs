@@ -330,7 +330,7 @@ pub(crate) fn countries(
     let clients_of = |name: &str| {
         names
             .iter()
-            .position(|c| c == name)
+            .position(|c| crate::same_name(c, name))
             .and_then(|i| w.client_countries.iter().find(|c| usize::from(c.0) == i))
             .map_or(0, |c| c.1)
     };
@@ -340,7 +340,10 @@ pub(crate) fn countries(
         .filter_map(|&(i, k)| Some((names.get(usize::from(i))?.as_str(), k)))
         .collect();
     for c in &base.countries {
-        if !candidates.iter().any(|(name, _)| *name == c.country) {
+        if !candidates
+            .iter()
+            .any(|(name, _)| crate::same_name(name, &c.country))
+        {
             candidates.push((&c.country, clients_of(&c.country)));
         }
     }

@@ -141,7 +141,9 @@ impl ApiBaseline {
 }
 
 fn share_in(list: &[CountryShare], country: &str) -> Option<f64> {
-    list.iter().find(|c| c.country == country).map(|c| c.share)
+    list.iter()
+        .find(|c| crate::same_name(&c.country, country))
+        .map(|c| c.share)
 }
 
 /// All baselines: one per API seen in training.
