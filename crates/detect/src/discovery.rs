@@ -38,6 +38,39 @@ pub fn api_name_cow(rec: &AccessRecord) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(derived_api_name(rec))
 }
 
+/// [`api_name`] that remembers the name the last Host header gave: a stream
+/// of records without an `api` field repeats a few hosts, and deriving the
+/// name (trim, port, IP check, labels) costs more than comparing the host.
+#[derive(Debug, Default)]
+pub(crate) struct ApiNamer {
+    /// The last host that named an API, and that name (empty: none yet).
+    host: String,
+    from_host: String,
+    /// The name of the record at hand when neither its field nor its host gave one.
+    other: String,
+}
+
+impl ApiNamer {
+    pub(crate) fn name<'a>(&'a mut self, rec: &'a AccessRecord) -> &'a str {
+        if let Some(api) = rec.api.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+            return api;
+        }
+        if let Some(host) = rec.host.as_deref() {
+            if !self.from_host.is_empty() && host == self.host {
+                return &self.from_host;
+            }
+            if let Some(name) = api_from_host(host) {
+                self.host.clear();
+                self.host.push_str(host);
+                self.from_host = name;
+                return &self.from_host;
+            }
+        }
+        self.other = derived_api_name(rec);
+        &self.other
+    }
+}
+
 fn derived_api_name(rec: &AccessRecord) -> String {
     if let Some(name) = rec.host.as_deref().and_then(api_from_host) {
         return name;
@@ -147,6 +180,14 @@ pub fn is_identifier(seg: &str) -> bool {
         return true;
     }
     let bytes = seg.as_bytes();
+    // Most segments are words ("orders", "cart", "line-items"): of the rules
+    // below, only a UUID or a long hex string can match one.
+    if bytes
+        .iter()
+        .all(|&b| b.is_ascii_lowercase() || b == b'-' || b == b'_')
+    {
+        return is_uuid(bytes) || (len >= 16 && bytes.iter().all(u8::is_ascii_hexdigit));
+    }
     // One pass gathers what every rule below asks (it runs on every
     // segment of every record).
     let (mut digits, mut alpha, mut upper, mut lower) = (0usize, 0usize, 0usize, 0usize);
@@ -432,6 +473,27 @@ mod tests {
         (!name.is_empty()).then_some(name)
     }
 
+    #[test]
+    fn the_api_namer_names_as_api_name_does() {
+        let mut namer = ApiNamer::default();
+        for (api, host, path) in [
+            (None, Some("shop.example.com"), "/a"),
+            (None, Some("shop.example.com"), "/b"),
+            (Some("payments"), Some("shop.example.com"), "/a"),
+            (None, Some("shop.example.com"), "/a"),
+            (None, Some("10.1.2.3:80"), "/orders/7"),
+            (None, Some("shop.example.com"), "/a"),
+            (None, None, "/billing/v1/x"),
+            (None, Some("api.acme.io:8443"), "/a"),
+            (None, Some("10.1.2.3:80"), "/12345/x"),
+            (Some("  "), Some("api.acme.io:8443"), "/a"),
+            (None, Some(""), "/users/1"),
+        ] {
+            let r = rec(api, host, path);
+            assert_eq!(namer.name(&r), api_name(&r), "{api:?} {host:?} {path}");
+        }
+    }
+
     proptest! {
         #[test]
         fn api_from_host_agrees_with_collecting_labels(
@@ -596,7 +658,9 @@ mod tests {
 
     proptest! {
         #[test]
-        fn one_pass_identifier_rules_agree_with_the_rules(seg in "[a-zA-Z0-9@._:=+~%/-]{0,60}|.{0,20}") {
+        fn one_pass_identifier_rules_agree_with_the_rules(
+            seg in "[a-zA-Z0-9@._:=+~%/-]{0,60}|.{0,20}|[a-z_-]{0,30}|[a-f]{14,18}|[a-f]{8}-[a-f]{4}-[a-f-]{4}-[a-f]{4}-[a-f]{12}"
+        ) {
             prop_assert_eq!(is_identifier(&seg), is_identifier_by_rules(&seg));
         }
 

@@ -5,11 +5,11 @@
 
 use crate::alerts::{severity_of_calibrated, AlertBook, Flag};
 use crate::bundle::ModelBundle;
-use crate::discovery::api_name_cow;
+use crate::discovery::ApiNamer;
 use crate::features::request_evidence;
 use crate::health::HealthState;
 use crate::model::{stable_hash64, ApiModel, PopulationModel, RequestDetector, Resolver};
-use crate::train::entities_of;
+use crate::train::push_ip;
 use apiwarden_alert::{Alert, AttackType, EntityKind, EntityRef, Evidence, Severity};
 use apiwarden_behavior::{BehaviorConfig, BehaviorTracker, EntitySnapshot, Observation};
 use apiwarden_monitor::EndpointFigures;
@@ -117,6 +117,9 @@ struct ApiState {
     incidents: IncidentWindow,
     /// API health: only for APIs whose trained model carries baselines.
     health: Option<HealthState>,
+    /// Rewritten with each of a record's entities to look up its open
+    /// alerts without allocating their names.
+    probe: EntityRef,
 }
 
 /// A request is only reported as anomalous on evidence beyond doubt: a size
@@ -301,6 +304,7 @@ pub struct Engine {
     /// Looked up per record, never iterated for output without sorting.
     apis: HashMap<String, ApiState>,
     next_alert_seq: u64,
+    namer: ApiNamer,
 }
 
 impl Engine {
@@ -315,6 +319,7 @@ impl Engine {
             behavior_cfg,
             apis: HashMap::new(),
             next_alert_seq: 0,
+            namer: ApiNamer::default(),
         }
     }
 
@@ -362,6 +367,10 @@ impl Engine {
                 records: 0,
                 live_endpoints: BTreeSet::new(),
                 incidents: IncidentWindow::default(),
+                probe: EntityRef {
+                    kind: EntityKind::Ip,
+                    value: String::new(),
+                },
             }
         })
     }
@@ -369,20 +378,21 @@ impl Engine {
     /// Scores one record. Its `id` should be set by the caller (the CLI uses
     /// `line-N`); without one the engine names it `<api>-<n>`.
     pub fn process(&mut self, rec: &AccessRecord) -> Verdict {
-        let api = api_name_cow(rec);
+        let api = self.namer.name(rec);
         let mut seq = self.next_alert_seq;
         // One hash lookup for an API already seen (every record but its first).
-        if let Some(state) = self.apis.get_mut(api.as_ref()) {
+        if let Some(state) = self.apis.get_mut(api) {
             let verdict = state.process(rec, &mut seq);
             self.next_alert_seq = seq;
             return verdict;
         }
-        let full = self.apis.len() >= self.cfg.max_apis.max(1)
-            && !self.models.apis.contains_key(api.as_ref());
+        let api = api.to_string();
+        let full =
+            self.apis.len() >= self.cfg.max_apis.max(1) && !self.models.apis.contains_key(&api);
         let verdict = if full {
             self.state(OVERFLOW_API.to_string()).process(rec, &mut seq)
         } else {
-            self.state(api.into_owned()).process(rec, &mut seq)
+            self.state(api).process(rec, &mut seq)
         };
         self.next_alert_seq = seq;
         verdict
@@ -585,7 +595,7 @@ impl ApiState {
             // that is slow for other clients too, is the backend's trouble
             // (the health monitor reports it), not the caller's doing.
             let backend_slow = slow_endpoint && latency_only(&features, r.baseline, r.known);
-            match self.open_attack(rec) {
+            match open_attack(&self.alerts, &mut self.probe, rec) {
                 Some(a) => attack = Some((Severity::Low, a)),
                 None if incident || backend_slow => {}
                 None => {
@@ -607,7 +617,9 @@ impl ApiState {
                 }
             }
         }
-        let attack = attack.map(|(_, a)| a).or_else(|| self.open_attack(rec));
+        let attack = attack
+            .map(|(_, a)| a)
+            .or_else(|| open_attack(&self.alerts, &mut self.probe, rec));
         // Health alerts ride along in `alerts` but never make the record an
         // attack: a slow endpoint says nothing about who called it.
         if let Some(health) = self.health.as_mut() {
@@ -635,18 +647,41 @@ impl ApiState {
             alerts,
         }
     }
+}
 
-    /// The attack of an open alert on one of the record's entities (the
-    /// API-wide entity excepted: its alert says the API is attacked, not
-    /// that this record is part of it).
-    fn open_attack(&self, rec: &AccessRecord) -> Option<AttackType> {
-        if !self.alerts.may_have_open(rec.ts_ms) {
-            return None;
-        }
-        entities_of(rec)
-            .iter()
-            .find_map(|e| self.alerts.open_attack(e, rec.ts_ms))
+/// The attack of an open alert on one of the record's entities (the
+/// API-wide entity excepted: its alert says the API is attacked, not
+/// that this record is part of it).
+fn open_attack(
+    alerts: &AlertBook,
+    probe: &mut EntityRef,
+    rec: &AccessRecord,
+) -> Option<AttackType> {
+    if !alerts.may_have_open(rec.ts_ms) {
+        return None;
     }
+    // The entities of `entities_of`, in its order, through one buffer.
+    probe.kind = EntityKind::Ip;
+    probe.value.clear();
+    push_ip(&mut probe.value, rec.client_ip);
+    if let Some(a) = alerts.open_attack(probe, rec.ts_ms) {
+        return Some(a);
+    }
+    let names = [
+        (EntityKind::User, rec.user.as_deref()),
+        (EntityKind::ApiKey, rec.api_key.as_ref().map(|k| k.as_str())),
+        (EntityKind::Token, rec.token.as_ref().map(|t| t.as_str())),
+    ];
+    for (kind, value) in names {
+        let Some(value) = value else { continue };
+        probe.kind = kind;
+        probe.value.clear();
+        probe.value.push_str(value);
+        if let Some(a) = alerts.open_attack(probe, rec.ts_ms) {
+            return Some(a);
+        }
+    }
+    None
 }
 
 /// `<api>-<n>`, the id of a record that came without one: written by hand

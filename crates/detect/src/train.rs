@@ -501,29 +501,33 @@ pub(crate) fn write_monitor_client(rec: &AccessRecord, out: &mut String) {
         }
         (None, None) => {
             out.push_str("ip:");
-            match rec.client_ip {
-                // Dotted decimal by hand, as `Ipv4Addr`'s `Display` writes it
-                // (the formatter costs several times as much).
-                std::net::IpAddr::V4(ip) => {
-                    for (i, octet) in ip.octets().into_iter().enumerate() {
-                        if i > 0 {
-                            out.push('.');
-                        }
-                        if octet >= 100 {
-                            out.push(char::from(b'0' + octet / 100));
-                        }
-                        if octet >= 10 {
-                            out.push(char::from(b'0' + octet / 10 % 10));
-                        }
-                        out.push(char::from(b'0' + octet % 10));
-                    }
+            push_ip(out, rec.client_ip);
+        }
+    }
+}
+
+/// Appends an IP as its `Display` writes it; IPv4 by hand (the formatter
+/// costs several times as much, on every record).
+pub(crate) fn push_ip(out: &mut String, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(ip) => {
+            for (i, octet) in ip.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
                 }
-                std::net::IpAddr::V6(ip) => {
-                    use std::fmt::Write;
-                    // Writing to a String cannot fail.
-                    let _ = write!(out, "{ip}");
+                if octet >= 100 {
+                    out.push(char::from(b'0' + octet / 100));
                 }
+                if octet >= 10 {
+                    out.push(char::from(b'0' + octet / 10 % 10));
+                }
+                out.push(char::from(b'0' + octet % 10));
             }
+        }
+        std::net::IpAddr::V6(ip) => {
+            use std::fmt::Write;
+            // Writing to a String cannot fail.
+            let _ = write!(out, "{ip}");
         }
     }
 }
