@@ -196,7 +196,10 @@ pub type FeatureVector = [f64; N_FEATURES];
 pub fn log_features(f: &FeatureVector) -> FeatureVector {
     let mut out = [0.0; N_FEATURES];
     for (o, v) in out.iter_mut().zip(f.iter()) {
-        *o = v.max(0.0).ln_1p();
+        let x = v.max(0.0);
+        // Most features of a window are zero, and `ln_1p(±0)` is that same zero: the
+        // libm call is skipped, not the value changed.
+        *o = if x == 0.0 { x } else { x.ln_1p() };
     }
     out
 }
@@ -204,6 +207,18 @@ pub fn log_features(f: &FeatureVector) -> FeatureVector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_features_are_ln_1p_bit_for_bit() {
+        let mut f = [0.0; N_FEATURES];
+        let values = [0.0, -0.0, -3.0, 1e-300, 0.5, 1.0, 7.0, 1e9, f64::NAN];
+        for (i, v) in f.iter_mut().enumerate() {
+            *v = values[i % values.len()];
+        }
+        for (got, v) in log_features(&f).iter().zip(f.iter()) {
+            assert_eq!(got.to_bits(), v.max(0.0).ln_1p().to_bits(), "{v}");
+        }
+    }
 
     #[test]
     fn names_are_unique_and_indices_match() {
