@@ -182,9 +182,15 @@ impl BehaviorTracker {
                 })
             };
             if kind == EntityKind::User {
-                let known = own_baseline(kind_model, w).is_some()
-                    || light_baseline(kind_model, w).is_some();
-                user_vouches_volume = known && !pulls(&judged);
+                // What the user pulled in training, within the tight margin: a heavy
+                // hitter's slack is the user's own, not every session's.
+                let volume = Feature::ResponseBytes2h.index();
+                let pulled = own_baseline(kind_model, w)
+                    .and_then(|b| b.maxima.get(volume).copied())
+                    .or_else(|| light_baseline(kind_model, w).map(|l| l.pulled_2h));
+                user_vouches_volume = pulled
+                    .is_some_and(|p| features[volume] <= f64::from(p) * self.cfg.entity_margin)
+                    && !pulls(&judged);
             }
             // A session token is its user's: volume its user's own history accounts for
             // (the same windows, summed over all the user's sessions) is no theft through

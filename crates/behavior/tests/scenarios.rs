@@ -1323,3 +1323,43 @@ fn a_crawler_fetching_a_page_every_few_seconds_is_not_a_flood() {
     }
     no_flags(crawl.into_iter().chain(benign_test()).collect());
 }
+
+#[test]
+fn an_insider_pulling_far_beyond_their_history_is_caught_on_the_session_early() {
+    // The light staff member, at home on their own machine and a fresh session, pulls an
+    // export every ten seconds: a few are their habit, dozens are not. Their own slack (ten
+    // times their training pull) vouches for the session only up to the tight margin.
+    let (model, staff) = light_exporter(41);
+    let t = TEST_START + 2 * HOUR;
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(91);
+    let pulls: Vec<Event> = (0..60)
+        .map(|i| {
+            event(
+                &mut rng,
+                t + i * 10_000,
+                &staff,
+                4,
+                200,
+                None,
+                Some("data_exfiltration"),
+            )
+        })
+        .collect();
+    let mut events = benign_test();
+    events.extend(pulls);
+    let events = finish(events);
+    let (_, outcomes) = run(&model, &events);
+    let first = events
+        .iter()
+        .zip(&outcomes)
+        .filter(|(e, _)| e.attack.is_some())
+        .position(|(_, o)| {
+            o.flagged
+                .iter()
+                .any(|v| v.attack == AttackType::DataExfiltration)
+        });
+    assert!(
+        first.is_some_and(|i| i < 20),
+        "first flagged export: {first:?}"
+    );
+}
