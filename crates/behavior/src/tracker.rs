@@ -201,13 +201,11 @@ impl BehaviorTracker {
                 && pulls(&judged)
                 && w.draining_for(facts.ts_ms) < SUSTAINED_DRAIN_MS
             {
-                if let Some(j) = judged.as_mut() {
+                judged = judged.and_then(|mut j| {
                     j.exceeded
                         .retain(|e| e.attack != AttackType::DataExfiltration);
-                }
-                if judged.as_ref().is_some_and(|j| j.exceeded.is_empty()) {
-                    judged = None;
-                }
+                    (!j.exceeded.is_empty()).then_some(j)
+                });
             }
             // Every window, the API-wide one included, speaks only through the records that
             // do what its evidence says.
@@ -556,6 +554,9 @@ fn judge(
         if v <= limits.known_floor[i].min(population) {
             continue;
         }
+        let volume = f
+            .gate()
+            .is_some_and(|g| g.0 == AttackType::DataExfiltration);
         let (limit, reference) = match own.and_then(|o| o.get(i)) {
             Some(own_max) if f != Feature::TravelSpeedKmh => {
                 let own_max = f64::from(*own_max);
@@ -564,9 +565,6 @@ fn judge(
                 // slack is the owner's: a credential used from a network it never used in
                 // training (a stolen key on the thief's server) is held to the tight one.
                 // Volume pulled from a known endpoint at home is the owner's known pattern.
-                let volume = f
-                    .gate()
-                    .is_some_and(|g| g.0 == AttackType::DataExfiltration);
                 let heavy = (own_max > limits.p99[i] && home_network) || (volume && known_pull);
                 let margin = if heavy {
                     cfg.heavy_entity_margin
@@ -578,10 +576,7 @@ fn judge(
             // A light credential at home on its own device pulling again what it pulled in
             // training (a staff member's periodic export) is held to the heavy margin of
             // its own pull; anywhere else, to its kind's.
-            _ if light_pull > 0.0
-                && f.gate()
-                    .is_some_and(|g| g.0 == AttackType::DataExfiltration) =>
-            {
+            _ if volume && light_pull > 0.0 => {
                 let own = light_pull * cfg.heavy_entity_margin;
                 (population.max(own), light_pull)
             }
