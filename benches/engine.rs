@@ -7,9 +7,7 @@
 //! core; <= 1 KiB per entity). `APIWARDEN_BENCH_SCALE=1 cargo bench --bench
 //! engine` times a denser day.
 
-use apiwarden_detect::{Engine, EngineConfig, ModelBundle, TrainConfig, Trainer};
-use apiwarden_record::Fingerprinter;
-use apiwarden_sim::{generate, SimConfig};
+use apiwarden_detect::{Engine, EngineConfig, TrainConfig, Trainer};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
 use std::sync::Arc;
@@ -17,7 +15,7 @@ use std::time::Duration;
 
 #[path = "../crates/detect/tests/support/heap.rs"]
 mod heap;
-use heap::{live_bytes, records};
+use heap::{live_bytes, workload, Workload};
 
 fn bench_engine(c: &mut Criterion) {
     // Scale 0.1 is a day of about 50k records: sparse enough that the health monitor's
@@ -30,18 +28,11 @@ fn bench_engine(c: &mut Criterion) {
         .filter(|s| *s > 0.0 && *s <= 4.0)
         .unwrap_or(0.1);
     println!("engine bench: simulated day at scale {scale}");
-    let sim = generate(&SimConfig { seed: 11, scale });
-    let fp = Fingerprinter::new([7; 32]);
-    let train = records(&sim.train, &fp);
-    let test = records(&sim.test, &fp);
-    let mut trainer = Trainer::new(TrainConfig::default());
-    for r in &train {
-        trainer.observe(r);
-    }
-    let bundle: Arc<ModelBundle> = match trainer.finish() {
-        Ok(b) => Arc::new(b),
-        Err(e) => panic!("training on simulated traffic failed: {e}"),
-    };
+    let Workload {
+        train,
+        test,
+        bundle,
+    } = workload(scale);
 
     // Memory: live heap the engine adds while scoring the test set, per
     // entity with a live behavior window (alerts and discovery state included).

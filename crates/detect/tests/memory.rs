@@ -2,29 +2,17 @@
 //! table, window, sketch, alert and per-entity map the engine keeps, not an
 //! estimate from struct sizes. Issue #3 target: <= 1 KiB per active entity.
 
-use apiwarden_detect::{Engine, EngineConfig, ModelBundle, TrainConfig, Trainer};
-use apiwarden_record::{AccessRecord, Fingerprinter};
-use apiwarden_sim::{generate, SimConfig};
+use apiwarden_detect::{Engine, EngineConfig, ModelBundle};
+use apiwarden_record::AccessRecord;
 use std::sync::Arc;
 
 #[path = "support/heap.rs"]
 mod heap;
-use heap::{live_bytes, records};
+use heap::{live_bytes, workload, Workload};
 
 #[test]
 fn the_engine_holds_at_most_one_kib_per_active_entity() {
-    let sim = generate(&SimConfig {
-        seed: 11,
-        scale: 0.1,
-    });
-    let fp = Fingerprinter::new([7; 32]);
-    let train = records(&sim.train, &fp);
-    let test = records(&sim.test, &fp);
-    let mut trainer = Trainer::new(TrainConfig::default());
-    for r in &train {
-        trainer.observe(r);
-    }
-    let bundle: Arc<ModelBundle> = Arc::new(trainer.finish().expect("training on the simulator"));
+    let Workload { test, bundle, .. } = workload(0.1);
     // API health monitoring holds a fixed, capped state per API, not per
     // entity: the per-entity figure is taken without it, and its own cost
     // is bounded per API below.

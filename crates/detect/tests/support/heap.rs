@@ -1,19 +1,28 @@
-//! Shared by `crates/detect/tests/memory.rs` and `benches/engine.rs` (via
-//! `#[path]`): a counting global allocator, so what the engine holds is
-//! measured rather than estimated, and simulated records parsed as the
-//! service would parse them.
+//! Shared by `crates/detect/tests/memory.rs`, `benches/engine.rs` and
+//! `benches/engine_profile.rs` (via `#[path]`): a counting global allocator, so
+//! what the engine holds (and how often it allocates) is measured rather than
+//! estimated, and the engine workload: a simulated day parsed as the service
+//! would parse it, with the model trained on its training part.
 
+// Each includer uses part of it.
+#![allow(dead_code)]
+
+use apiwarden_detect::{ModelBundle, TrainConfig, Trainer};
 use apiwarden_record::{parse_bytes, AccessRecord, Fingerprinter, InputFormat};
+use apiwarden_sim::{generate, SimConfig};
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Live heap bytes of this process.
 pub struct Counting;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
         unsafe { System.alloc(layout) }
     }
@@ -22,6 +31,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         LIVE.fetch_add(
             new_size as isize - layout.size() as isize,
             Ordering::Relaxed,
@@ -36,6 +46,39 @@ static ALLOCATOR: Counting = Counting;
 /// Heap bytes live right now.
 pub fn live_bytes() -> isize {
     LIVE.load(Ordering::Relaxed)
+}
+
+/// Allocations (and reallocations) made so far.
+pub fn allocations() -> u64 {
+    ALLOCATIONS.load(Ordering::Relaxed)
+}
+
+/// The engine workload: simulator seed 11 at `scale`, parsed, and the model
+/// trained on its training part.
+pub struct Workload {
+    pub train: Vec<AccessRecord>,
+    pub test: Vec<AccessRecord>,
+    pub bundle: Arc<ModelBundle>,
+}
+
+pub fn workload(scale: f64) -> Workload {
+    let sim = generate(&SimConfig { seed: 11, scale });
+    let fp = Fingerprinter::new([7; 32]);
+    let train = records(&sim.train, &fp);
+    let test = records(&sim.test, &fp);
+    let mut trainer = Trainer::new(TrainConfig::default());
+    for r in &train {
+        trainer.observe(r);
+    }
+    let bundle = match trainer.finish() {
+        Ok(b) => Arc::new(b),
+        Err(e) => panic!("training on simulated traffic failed: {e}"),
+    };
+    Workload {
+        train,
+        test,
+        bundle,
+    }
 }
 
 /// Simulated records through the NDJSON parser (fingerprints included).
