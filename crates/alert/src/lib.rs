@@ -509,28 +509,7 @@ mod owner_tests {
 
     #[test]
     fn monitor_kind_is_written_only_on_monitoring_alerts() {
-        let attack = Alert {
-            id: "a2".into(),
-            attack: Some(AttackType::Probing),
-            severity: Severity::Medium,
-            api: "shop".into(),
-            entity: EntityRef {
-                kind: EntityKind::Api,
-                value: "shop".into(),
-            },
-            score: 3.0,
-            threshold: 2.0,
-            first_seen: "2026-12-01T00:00:00.000Z".into(),
-            last_seen: "2026-12-01T00:00:01.000Z".into(),
-            request_ids: vec![],
-            evidence: vec![],
-            count: 1,
-            family: AlertFamily::Attack,
-            monitor: None,
-            endpoint: None,
-            first_seen_ms: 0,
-            last_seen_ms: 1000,
-        };
+        let attack = Alert::example("a2", "shop", AttackType::Probing, Severity::Medium);
         let attack_json = serde_json::to_value(&attack).expect("json");
         assert!(attack_json.get("monitor").is_none());
         assert!(attack_json.get("endpoint").is_none());
