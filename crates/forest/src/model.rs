@@ -1,10 +1,15 @@
 //! The fitted forest and its scoring kernels.
 //!
-//! All trees live in one flat node array. A leaf points to itself and has a
-//! NaN threshold (`x >= NaN` is false), so walking a tree is a fixed number of
+//! All trees live in one flat node array. A leaf points to itself and reads an
+//! extra column appended to every row, which holds -inf (`-inf >= x` is false
+//! for the leaf's threshold slot), so walking a tree is a fixed number of
 //! branch-free steps: rows that reach a leaf early just stay there. That lets
 //! the batch kernel advance a block of rows through a tree in lock-step, which
 //! keeps many independent loads in flight instead of one pointer chase.
+//!
+//! A leaf keeps its path length in its threshold slot: the walk's last load
+//! brought it into cache, where a separate array would cost another miss per
+//! tree (a fifth of the single-row scoring time).
 
 use crate::build::GrownTree;
 use crate::error::ForestError;
@@ -23,8 +28,9 @@ const LANES: usize = 16;
 #[repr(C)]
 pub(crate) struct Node {
     /// Rows with `value < threshold` go to `left`, the others to `left + 1`.
-    /// NaN for leaves.
+    /// A leaf's path length: depth + c(rows in the leaf), never below 0.
     pub threshold: f64,
+    /// A leaf's is `n_features`, the appended -inf column.
     pub feature: u32,
     /// Index of the left child; a leaf's own index.
     pub left: u32,
@@ -39,11 +45,25 @@ impl PartialEq for Node {
     }
 }
 
+/// The column appended to every row for the leaves to read.
+const LEAF_VALUE: f64 = f64::NEG_INFINITY;
+/// Rows of up to this many features (with the leaf column) are padded on the stack.
+const STACK_ROW: usize = 64;
+
 impl Node {
+    /// A placeholder while a tree grows; [`IsolationForest::from_trees`] sets its path.
     pub(crate) fn leaf(index: u32) -> Self {
         Self {
             threshold: f64::NAN,
             feature: 0,
+            left: index,
+        }
+    }
+
+    fn finished_leaf(index: u32, n_features: usize, path_len: f64) -> Self {
+        Self {
+            threshold: path_len,
+            feature: n_features as u32,
             left: index,
         }
     }
@@ -68,8 +88,6 @@ pub struct IsolationForest {
     n_features: usize,
     sample_size: usize,
     nodes: Vec<Node>,
-    /// Per node: for leaves, depth + c(rows in the leaf); unused for splits.
-    path_len: Vec<f64>,
     roots: Vec<u32>,
     heights: Vec<u8>,
     /// c(sample_size): the normaliser of the mean path length.
@@ -80,7 +98,6 @@ impl IsolationForest {
     pub(crate) fn from_trees(n_features: usize, sample_size: usize, trees: Vec<GrownTree>) -> Self {
         let total: usize = trees.iter().map(|t| t.nodes.len()).sum();
         let mut nodes = Vec::with_capacity(total);
-        let mut path_len = Vec::with_capacity(total);
         let mut roots = Vec::with_capacity(trees.len());
         let mut heights = Vec::with_capacity(trees.len());
         for tree in trees {
@@ -88,17 +105,22 @@ impl IsolationForest {
             let offset = nodes.len() as u32;
             roots.push(offset);
             heights.push(tree.height);
-            nodes.extend(tree.nodes.into_iter().map(|n| Node {
-                left: n.left + offset,
-                ..n
+            let grown = tree.nodes.into_iter().zip(tree.path_len).enumerate();
+            nodes.extend(grown.map(|(i, (n, path_len))| {
+                if n.is_leaf(i) {
+                    Node::finished_leaf(n.left + offset, n_features, path_len)
+                } else {
+                    Node {
+                        left: n.left + offset,
+                        ..n
+                    }
+                }
             }));
-            path_len.extend(tree.path_len);
         }
         Self {
             n_features,
             sample_size,
             nodes,
-            path_len,
             roots,
             heights,
             norm: average_path_length(sample_size),
@@ -136,9 +158,25 @@ impl IsolationForest {
     /// feature value goes to the left branch of every split on it.
     pub fn score_one(&self, row: &[f64]) -> f64 {
         debug_assert_eq!(row.len(), self.n_features, "row length");
-        if row.len() != self.n_features {
+        let f = self.n_features;
+        if row.len() != f {
             return f64::NAN;
         }
+        if f < STACK_ROW {
+            let mut padded = [LEAF_VALUE; STACK_ROW];
+            padded[..f].copy_from_slice(row);
+            self.score_padded(&padded[..=f])
+        } else {
+            let mut padded = Vec::with_capacity(f + 1);
+            padded.extend_from_slice(row);
+            padded.push(LEAF_VALUE);
+            self.score_padded(&padded)
+        }
+    }
+
+    /// [`Self::score_one`] of a row with the leaf column appended.
+    #[inline(always)]
+    fn score_padded(&self, row: &[f64]) -> f64 {
         let mut total = 0.0;
         let mut roots = self.roots.chunks_exact(TREE_GROUP);
         let mut heights = self.heights.chunks_exact(TREE_GROUP);
@@ -150,7 +188,7 @@ impl IsolationForest {
             self.walk_group(row, &mut at, steps);
             // Summed in tree order, exactly as the batch kernel does.
             for &i in &at {
-                total += self.path_len[i as usize];
+                total += self.path_len(i);
             }
         }
         let roots = roots.remainder();
@@ -160,9 +198,15 @@ impl IsolationForest {
         at.copy_from_slice(roots);
         self.walk_group(row, at, steps);
         for &i in at.iter() {
-            total += self.path_len[i as usize];
+            total += self.path_len(i);
         }
         self.score_from_total(total)
+    }
+
+    /// The path length of the leaf `i` (a walk's end: every tree's height was walked).
+    #[inline(always)]
+    fn path_len(&self, i: u32) -> f64 {
+        self.nodes[i as usize].threshold
     }
 
     /// [`Self::score_one`] with a typed error for a row of the wrong length.
@@ -232,22 +276,18 @@ impl IsolationForest {
 
     /// `data.ncols() == self.n_features` and `out.len() == data.nrows()`.
     fn score_rows_into(&self, data: ArrayView2<f64>, out: &mut [f64]) {
-        let f = self.n_features;
-        let mut block = vec![0.0; ROW_BLOCK * f];
+        // Rows are copied with the leaf column appended.
+        let f = self.n_features + 1;
+        let mut block = vec![LEAF_VALUE; ROW_BLOCK * f];
         let mut totals = [0.0f64; ROW_BLOCK];
         let mut at = [0u32; ROW_BLOCK];
         let mut row_start = 0;
         for out_block in out.chunks_mut(ROW_BLOCK) {
             let n = out_block.len();
             let rows = data.slice(ndarray::s![row_start..row_start + n, ..]);
-            match rows.as_slice() {
-                Some(contiguous) => block[..n * f].copy_from_slice(contiguous),
-                None => {
-                    for (dst, src) in block.chunks_exact_mut(f).zip(rows.outer_iter()) {
-                        for (d, s) in dst.iter_mut().zip(src.iter()) {
-                            *d = *s;
-                        }
-                    }
+            for (dst, src) in block.chunks_exact_mut(f).zip(rows.outer_iter()) {
+                for (d, s) in dst.iter_mut().zip(src.iter()) {
+                    *d = *s;
                 }
             }
             self.accumulate_block(&block[..n * f], &mut at[..n], &mut totals[..n]);
@@ -259,10 +299,11 @@ impl IsolationForest {
     }
 
     /// Adds each row's path length in every tree, tree by tree, to `totals`
-    /// (reset first). `block` holds `totals.len()` rows, row-major.
+    /// (reset first). `block` holds `totals.len()` rows, row-major, each with
+    /// the leaf column appended.
     #[inline(never)]
     fn accumulate_block(&self, block: &[f64], at: &mut [u32], totals: &mut [f64]) {
-        let f = self.n_features;
+        let f = self.n_features + 1;
         totals.fill(0.0);
         for (&root, &height) in self.roots.iter().zip(&self.heights) {
             let mut lanes = block.chunks_exact(LANES * f);
@@ -270,7 +311,7 @@ impl IsolationForest {
             for (rows, totals) in lanes.by_ref().zip(lane_totals.by_ref()) {
                 let i = self.walk_lanes(rows, root, height);
                 for (total, &i) in totals.iter_mut().zip(i.iter()) {
-                    *total += self.path_len[i as usize];
+                    *total += self.path_len(i);
                 }
             }
             let rest = lanes.remainder();
@@ -284,27 +325,27 @@ impl IsolationForest {
                 }
             }
             for (total, &i) in rest_totals.iter_mut().zip(at.iter()) {
-                *total += self.path_len[i as usize];
+                *total += self.path_len(i);
             }
         }
     }
 }
 
 impl IsolationForest {
-    /// Walks one row down the trees whose current nodes are `at`, for
-    /// `steps` steps, all trees together: their independent loads overlap.
-    /// `row.len() == self.n_features` and every index in `at` is a node.
+    /// Walks one row (the leaf column appended) down the trees whose current
+    /// nodes are `at`, for `steps` steps, all trees together: their
+    /// independent loads overlap. Every index in `at` is a node.
     #[inline(always)]
     fn walk_group(&self, row: &[f64], at: &mut [u32], steps: u8) {
-        assert!(row.len() == self.n_features);
+        assert!(row.len() == self.n_features + 1);
         debug_assert!(at.iter().all(|&i| (i as usize) < self.nodes.len()));
         for _ in 0..steps {
             for i in at.iter_mut() {
                 // SAFETY: `at` starts at roots and every index stored in a
-                // node or root is in range, every feature below `n_features`
+                // node or root is in range, every feature at most `n_features`
                 // (`from_trees` builds them so, `TryFrom<ForestRepr>` rejects
                 // models that are not); `next` yields `left` or `left + 1`,
-                // both checked nodes; `row.len() == n_features` (asserted).
+                // both checked nodes; `row.len() == n_features + 1` (asserted).
                 // The checks were a third of the per-record scoring cost.
                 let node = unsafe { self.nodes.get_unchecked(*i as usize) };
                 let value = unsafe { *row.get_unchecked(node.feature as usize) };
@@ -313,19 +354,19 @@ impl IsolationForest {
         }
     }
 
-    /// Walks `LANES` rows (`rows`, row-major, `n_features` each) down the tree
+    /// Walks `LANES` rows (`rows`, row-major, `n_features + 1` each) down the tree
     /// rooted at `root` for `height` steps; returns the leaf each row reached.
     /// The node indices stay in registers, so the rows' walks overlap.
     #[inline(always)]
     fn walk_lanes(&self, rows: &[f64], root: u32, height: u8) -> [u32; LANES] {
-        let f = self.n_features;
+        let f = self.n_features + 1;
         assert!(rows.len() == LANES * f && (root as usize) < self.nodes.len());
         let mut at = [root; LANES];
         for _ in 0..height {
             for (k, i) in at.iter_mut().enumerate() {
                 debug_assert!((*i as usize) < self.nodes.len());
                 // SAFETY: every index stored in a node or root is in range and
-                // every feature is below `n_features`: `from_trees` builds them
+                // every feature is at most `n_features`: `from_trees` builds them
                 // so and `TryFrom<ForestRepr>` rejects models that are not.
                 // `next` yields `left` or `left + 1`, both checked nodes, and
                 // `k * f + feature < LANES * f == rows.len()` (asserted above).
@@ -353,21 +394,30 @@ struct ForestRepr {
     feature: Vec<u32>,
     /// Split thresholds; 0 for leaves.
     threshold: Vec<f64>,
+    /// Leaves' path lengths; 0 for splits.
     path_len: Vec<f64>,
 }
 
 impl From<IsolationForest> for ForestRepr {
     fn from(forest: IsolationForest) -> Self {
-        let leaf_free = |(i, n): (usize, &Node)| if n.is_leaf(i) { 0.0 } else { n.threshold };
+        // Per node: (feature, threshold, path length) as the file has them.
+        let columns = |(i, n): (usize, &Node)| {
+            if n.is_leaf(i) {
+                (0, 0.0, n.threshold)
+            } else {
+                (n.feature, n.threshold, 0.0)
+            }
+        };
+        let nodes = || forest.nodes.iter().enumerate().map(columns);
         Self {
             n_features: forest.n_features as u32,
             sample_size: forest.sample_size as u64,
             roots: forest.roots.clone(),
             heights: forest.heights.clone(),
             left: forest.nodes.iter().map(|n| n.left).collect(),
-            feature: forest.nodes.iter().map(|n| n.feature).collect(),
-            threshold: forest.nodes.iter().enumerate().map(leaf_free).collect(),
-            path_len: forest.path_len,
+            feature: nodes().map(|c| c.0).collect(),
+            threshold: nodes().map(|c| c.1).collect(),
+            path_len: nodes().map(|c| c.2).collect(),
         }
     }
 }
@@ -417,7 +467,11 @@ impl TryFrom<ForestRepr> for IsolationForest {
                 return invalid(format!("node {i}: path length {}", r.path_len[i]));
             }
             if left as usize == i {
-                nodes.push(Node::leaf(left));
+                nodes.push(Node::finished_leaf(
+                    left,
+                    r.n_features as usize,
+                    r.path_len[i],
+                ));
                 continue;
             }
             if left as usize + 1 >= n {
@@ -439,7 +493,6 @@ impl TryFrom<ForestRepr> for IsolationForest {
             n_features: r.n_features as usize,
             sample_size,
             nodes,
-            path_len: r.path_len,
             roots: r.roots,
             heights: r.heights,
             norm: average_path_length(sample_size),
