@@ -15,7 +15,7 @@ use std::time::Duration;
 
 #[path = "../crates/detect/tests/support/heap.rs"]
 mod heap;
-use heap::{live_bytes, workload, Workload};
+use heap::{live_bytes, uncounted, workload, Workload};
 
 fn bench_engine(c: &mut Criterion) {
     // Scale 0.1 is a day of about 50k records: sparse enough that the health monitor's
@@ -52,34 +52,37 @@ fn bench_engine(c: &mut Criterion) {
     );
     drop(engine);
 
-    let mut group = c.benchmark_group("engine");
-    group.throughput(Throughput::Elements(test.len() as u64));
-    group.sample_size(10);
-    group.measurement_time(Duration::from_secs(10));
-    group.bench_function("process_all_detectors", |b| {
-        b.iter(|| {
-            let mut engine = Engine::new(Arc::clone(&bundle), EngineConfig::default());
-            for r in &test {
-                black_box(engine.process(r));
-            }
-        })
-    });
-    group.finish();
+    // Timed with the allocation counters off, as the binary runs.
+    uncounted(|| {
+        let mut group = c.benchmark_group("engine");
+        group.throughput(Throughput::Elements(test.len() as u64));
+        group.sample_size(10);
+        group.measurement_time(Duration::from_secs(10));
+        group.bench_function("process_all_detectors", |b| {
+            b.iter(|| {
+                let mut engine = Engine::new(Arc::clone(&bundle), EngineConfig::default());
+                for r in &test {
+                    black_box(engine.process(r));
+                }
+            })
+        });
+        group.finish();
 
-    let mut group = c.benchmark_group("train");
-    group.throughput(Throughput::Elements(train.len() as u64));
-    group.sample_size(10);
-    group.measurement_time(Duration::from_secs(10));
-    group.bench_function("trainer_finish", |b| {
-        b.iter(|| {
-            let mut trainer = Trainer::new(TrainConfig::default());
-            for r in &train {
-                trainer.observe(r);
-            }
-            black_box(trainer.finish().is_ok())
-        })
+        let mut group = c.benchmark_group("train");
+        group.throughput(Throughput::Elements(train.len() as u64));
+        group.sample_size(10);
+        group.measurement_time(Duration::from_secs(10));
+        group.bench_function("trainer_finish", |b| {
+            b.iter(|| {
+                let mut trainer = Trainer::new(TrainConfig::default());
+                for r in &train {
+                    trainer.observe(r);
+                }
+                black_box(trainer.finish().is_ok())
+            })
+        });
+        group.finish();
     });
-    group.finish();
 }
 
 criterion_group!(benches, bench_engine);
