@@ -1,5 +1,5 @@
 //! One timed pass of the engine benchmark's workload (simulator seed 11,
-//! scale 0.1, every detector on), for profilers: criterion's repetitions and
+//! scale 0.1 or `APIWARDEN_BENCH_SCALE`, every detector on), for profilers: criterion's repetitions and
 //! the training pass would drown the engine in a callgrind or perf run.
 //!
 //! `cargo bench --bench engine_profile --no-run`, then e.g.
@@ -23,7 +23,13 @@ fn main() {
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(1);
-    let Workload { test, bundle, .. } = workload(0.1);
+    // The engine bench's knob: `APIWARDEN_BENCH_SCALE=1` profiles the denser day.
+    let scale = std::env::var("APIWARDEN_BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| *s > 0.0 && *s <= 4.0)
+        .unwrap_or(0.1);
+    let Workload { test, bundle, .. } = workload(scale);
     let score_all = || {
         let mut engine = Engine::new(Arc::clone(&bundle), EngineConfig::default());
         for r in &test {

@@ -229,6 +229,7 @@ impl BehaviorTrainer {
                 archetypes,
                 baselines,
                 light,
+                ..KindModel::new(*kind)
             });
         }
         Ok(BehaviorModel {
