@@ -166,6 +166,9 @@ impl BehaviorTracker {
                 }
             }
             w.update(&facts, kind);
+            if own_baseline(kind_model, w).is_some_and(|b| !b.knows_network(facts.network_bit())) {
+                w.note_foreign_pull(&facts);
+            }
             if kind == EntityKind::Api {
                 api_5xx = w.server_error_ratio();
             }
@@ -548,7 +551,14 @@ fn judge(
     let mut above_p99 = false;
     for f in ALL_FEATURES {
         let i = f.index();
-        let v = features[i];
+        // The owner at home is judged on its own pull: what a stranger pulled through the
+        // credential from elsewhere was judged (and alerted) when it came, and would echo in
+        // the 2-hour volume for hours, blaming the owner's next export for the theft.
+        let v = if f == Feature::ResponseBytes2h && home_network {
+            (features[i] - w.foreign_bytes_2h()).max(0.0)
+        } else {
+            features[i]
+        };
         above_p99 |= v > limits.p99[i] * cfg.kind_margin && v > 0.0;
         let population = limits.population[i];
         if v <= limits.known_floor[i].min(population) {

@@ -238,7 +238,9 @@ const S_BYTES_ABS: usize = 2;
 const S_FAILED: usize = 3;
 const S_UNKNOWN: usize = 4;
 const S_WALK: usize = 5;
-const N_SLOW: usize = 6;
+/// Bytes pulled from networks the credential never used in training.
+const S_FOREIGN_BYTES: usize = 6;
+const N_SLOW: usize = 7;
 /// Per-endpoint rates share this many buckets. A browsing user touches a dozen endpoints
 /// (every static bundle is one) in ten minutes; with 8 buckets their collisions summed into
 /// a flood-sized rate on one bucket. 16 keep a human's pages apart for 32 more bytes.
@@ -308,7 +310,8 @@ pub struct EntityWindow {
     countries: DistinctSketch<1>,
     user_agents: DistinctSketch<1>,
     last_object: Option<u64>,
-    last_geo: Option<(f32, f32)>,
+    /// NaN latitude: none yet (an `Option` would cost the window 4 bytes).
+    last_geo: (f32, f32),
     last_geo_ms: i64,
     travel_kmh: f32,
     travel_ms: i64,
@@ -364,7 +367,7 @@ impl EntityWindow {
             countries: DistinctSketch::default(),
             user_agents: DistinctSketch::default(),
             last_object: None,
-            last_geo: None,
+            last_geo: (f32::NAN, f32::NAN),
             last_geo_ms: ts_ms,
             travel_kmh: 0.0,
             travel_ms: i64::MIN / 2,
@@ -485,7 +488,8 @@ impl EntityWindow {
                 self.user_agents.insert(u);
             }
             if let Some((lat, lon)) = f.geo {
-                if let Some((plat, plon)) = self.last_geo {
+                let (plat, plon) = self.last_geo;
+                if !plat.is_nan() {
                     let km = haversine_km(
                         f64::from(plat),
                         f64::from(plon),
@@ -502,7 +506,7 @@ impl EntityWindow {
                         }
                     }
                 }
-                self.last_geo = Some((lat, lon));
+                self.last_geo = (lat, lon);
                 self.last_geo_ms = now;
             }
         }
@@ -546,6 +550,17 @@ impl EntityWindow {
         }
         self.drain_last_ms = self.drain_last_ms.max(ts_ms);
         ts_ms.saturating_sub(self.drain_since_ms)
+    }
+
+    /// Counts the last record's bytes as pulled by a stranger: from a network the
+    /// credential's own baseline never saw it use. Call after [`Self::update`].
+    pub(crate) fn note_foreign_pull(&mut self, f: &RecordFacts) {
+        self.slow[S_FOREIGN_BYTES] += f.bytes;
+    }
+
+    /// The 2-hour byte volume pulled from networks the credential never used in training.
+    pub(crate) fn foreign_bytes_2h(&self) -> f64 {
+        f64::from(self.slow[S_FOREIGN_BYTES])
     }
 
     /// For how long the entity has kept pulling with its 2-hour volume over its limit, as

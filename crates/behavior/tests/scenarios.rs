@@ -1363,3 +1363,80 @@ fn an_insider_pulling_far_beyond_their_history_is_caught_on_the_session_early() 
         "first flagged export: {first:?}"
     );
 }
+
+#[test]
+fn the_owner_exporting_after_a_thief_drained_its_key_is_not_exfiltration() {
+    // A copy of partner 0's key pulls a hundred times the key's heaviest two hours of
+    // training from the thief's server in ten minutes: caught. 100 minutes on, the partner
+    // runs its own export from home.
+    // The key's decaying 2-hour volume still holds a good part of the thief's pull; the
+    // owner's export, on the network training saw it use, is judged on its own bytes.
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(61);
+    let home = who(
+        [34, 120, 0, 10],
+        None,
+        None,
+        Some("partner-0"),
+        2,
+        "partner-sync/2.1",
+    );
+    let thief = who(
+        [45, 77, 3, 9],
+        None,
+        None,
+        Some("partner-0"),
+        2,
+        "partner-sync/2.1",
+    );
+    let t = TEST_START + HOUR;
+    let drain: Vec<Event> = (0..3000)
+        .map(|i| {
+            event(
+                &mut rng,
+                t + i * 200,
+                &thief,
+                4,
+                200,
+                None,
+                Some("data_exfiltration"),
+            )
+        })
+        .collect();
+    let owner_start = t + 10 * MINUTE + 100 * MINUTE;
+    let own: Vec<Event> = (0..30)
+        .map(|i| {
+            event(
+                &mut rng,
+                owner_start + i * 20_000,
+                &home,
+                4,
+                200,
+                None,
+                None,
+            )
+        })
+        .collect();
+    let mut events = benign_test();
+    events.extend(drain);
+    events.extend(own);
+    let events = finish(events);
+    let (_, outcomes) = run(&model(), &events);
+    let (caught, _) = verdicts(&events, &outcomes);
+    assert!(
+        caught.contains(&AttackType::DataExfiltration),
+        "the thief's drain was not caught"
+    );
+    // The thief's records are labelled; the owner's are the key's unlabelled ones.
+    let owner_flags: Vec<_> = events
+        .iter()
+        .zip(&outcomes)
+        .filter(|(e, _)| {
+            e.attack.is_none() && e.rec.api_key == home.api_key && e.rec.ts_ms >= owner_start
+        })
+        .flat_map(|(_, o)| o.flagged.iter())
+        .collect();
+    assert!(
+        owner_flags.is_empty(),
+        "the owner was flagged: {owner_flags:#?}"
+    );
+}
