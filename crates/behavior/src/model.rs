@@ -3,12 +3,13 @@
 
 use crate::archetypes::Archetypes;
 use crate::features::{Feature, N_FEATURES};
-use crate::sketch::hash_bytes;
 use apiwarden_alert::EntityKind;
 use apiwarden_forest::IsolationForest;
+use foldhash::fast::RandomState;
 use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::hash::BuildHasher;
 use std::sync::OnceLock;
 
 /// Bumped when the serialized shape changes.
@@ -136,13 +137,15 @@ impl KindModel {
 /// A new window looks its credential up in every API's model: a binary search over tens
 /// of thousands of baselines took two cache misses a step (the entry, then its string),
 /// a twentieth of the engine's time on a busy day. Here it is one probe and one compare.
+/// Seeded per process like the entity tables: lookups are of what clients send.
 #[derive(Default)]
-pub(crate) struct Positions(OnceLock<HashTable<u32>>);
+pub(crate) struct Positions(OnceLock<(HashTable<u32>, RandomState)>);
 
 impl Positions {
     fn find<T>(&self, items: &[T], value: &str, key: impl Fn(&T) -> &str) -> Option<usize> {
-        let hash = |v: &str| hash_bytes(v.as_bytes());
-        let table = self.0.get_or_init(|| {
+        let (table, seed) = self.0.get_or_init(|| {
+            let seed = RandomState::default();
+            let hash = |v: &str| seed.hash_one(v);
             let mut table = HashTable::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
                 let Ok(position) = u32::try_from(i) else {
@@ -150,7 +153,7 @@ impl Positions {
                 };
                 let value = key(item);
                 let rehash = |&j: &u32| items.get(j as usize).map_or(0, |it| hash(key(it)));
-                // The first of equal values, as a lookup in the sorted list finds one of them.
+                // One baseline per credential; were two equal, the first would answer.
                 if table
                     .find(hash(value), |&j: &u32| {
                         items.get(j as usize).is_some_and(|it| key(it) == value)
@@ -160,10 +163,10 @@ impl Positions {
                     table.insert_unique(hash(value), position, rehash);
                 }
             }
-            table
+            (table, seed)
         });
         table
-            .find(hash(value), |&i| {
+            .find(seed.hash_one(value), |&i| {
                 items.get(i as usize).is_some_and(|it| key(it) == value)
             })
             .map(|&i| i as usize)

@@ -1,7 +1,5 @@
 //! Bounded distinct-count sketches and the one cheap, deterministic hash they use.
 
-use std::hash::{BuildHasherDefault, Hasher};
-
 /// A 64-bit hash of bytes: word-at-a-time multiply-xor, then a splitmix64 finalizer.
 /// Deterministic across runs and platforms (unlike std's `RandomState`).
 pub fn hash_bytes(bytes: &[u8]) -> u64 {
@@ -28,35 +26,6 @@ pub fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
 }
-
-/// `Hasher` over [`hash_bytes`] for the entity tables: fast on short keys, no per-process seed.
-#[derive(Default, Clone, Copy)]
-pub struct FastHasher {
-    state: u64,
-}
-
-impl Hasher for FastHasher {
-    fn finish(&self) -> u64 {
-        mix64(self.state)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        self.state = hash_bytes(bytes) ^ self.state.rotate_left(17);
-    }
-    fn write_u8(&mut self, i: u8) {
-        self.state = (self.state ^ u64::from(i)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-    fn write_u32(&mut self, i: u32) {
-        self.state = (self.state ^ u64::from(i)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.state = (self.state ^ i).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-    fn write_usize(&mut self, i: usize) {
-        self.write_u64(i as u64);
-    }
-}
-
-pub type FastBuildHasher = BuildHasherDefault<FastHasher>;
 
 /// `ln(k)` for every possible count of zero bits: estimates are read on every record, and a
 /// table lookup is several times cheaper than `ln`.

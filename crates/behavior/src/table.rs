@@ -1,6 +1,5 @@
 //! Entity-keyed tables: one map per entity kind, looked up without allocating.
 
-use crate::sketch::FastBuildHasher;
 use apiwarden_alert::EntityKind;
 use std::net::IpAddr;
 
@@ -42,7 +41,11 @@ pub(crate) fn record_entities<'a>(
 
 /// hashbrown's map for its `entry_ref`: one hash and one probe per entity of every
 /// record, where std's map needs a lookup, then another to insert or fetch.
-type Map<K, V> = hashbrown::HashMap<K, V, FastBuildHasher>;
+///
+/// The keys are what clients send (addresses, user names, keys, tokens): the hash is
+/// seeded per process, so nobody can pick keys that collide and turn every lookup into a
+/// walk of the table.
+type Map<K, V> = hashbrown::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// One map per entity kind. Iteration order never reaches an output: eviction sorts.
 ///
