@@ -46,6 +46,19 @@ fn who(
     }
 }
 
+/// Partner `n`'s key as the world's partners use it (from New York, with their sync
+/// client), at `ip`.
+fn partner(n: usize, ip: [u8; 4]) -> Who {
+    who(
+        ip,
+        None,
+        None,
+        Some(&format!("partner-{n}")),
+        2,
+        "partner-sync/2.1",
+    )
+}
+
 /// Benign test traffic with `attack` mixed in; returns the events and the outcomes.
 fn scenario(attack: Vec<Event>) -> (Vec<Event>, Vec<BehaviorOutcome>) {
     let mut events = benign_test();
@@ -235,14 +248,7 @@ fn a_session_draining_a_list_slowly_for_hours_is_caught() {
 #[test]
 fn id_walking_api_key_is_caught() {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(13);
-    let walker = who(
-        [34, 120, 2, 10],
-        None,
-        None,
-        Some("partner-2"),
-        2,
-        "partner-sync/2.1",
-    );
+    let walker = partner(2, [34, 120, 2, 10]);
     let t = TEST_START + 2 * HOUR;
     let attack = (0..400u32)
         .map(|i| {
@@ -366,14 +372,7 @@ fn flood_is_caught() {
 #[test]
 fn verdicts_are_explained() {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(17);
-    let walker = who(
-        [34, 120, 3, 10],
-        None,
-        None,
-        Some("partner-3"),
-        2,
-        "partner-sync/2.1",
-    );
+    let walker = partner(3, [34, 120, 3, 10]);
     let t = TEST_START + 2 * HOUR;
     let attack: Vec<Event> = (0..300u32)
         .map(|i| {
@@ -477,14 +476,7 @@ fn no_flags(events: Vec<Event>) {
 #[test]
 fn the_known_exporter_exporting_again_is_not_exfiltration() {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(21);
-    let partner = who(
-        [34, 120, 0, 10],
-        None,
-        None,
-        Some("partner-0"),
-        2,
-        "partner-sync/2.1",
-    );
+    let partner = partner(0, [34, 120, 0, 10]);
     let mut events = benign_test();
     let t = TEST_START + 3 * HOUR;
     events.extend((0..30).map(|i| event(&mut rng, t + i * 20_000, &partner, 4, 200, None, None)));
@@ -709,26 +701,12 @@ fn long_export(
 #[test]
 fn an_exporter_key_used_from_a_network_it_never_used_is_held_to_the_tight_margin() {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(23);
-    let home = who(
-        [34, 120, 0, 10],
-        None,
-        None,
-        Some("partner-0"),
-        2,
-        "partner-sync/2.1",
-    );
+    let home = partner(0, [34, 120, 0, 10]);
     let mut events = benign_test();
     events.extend(long_export(&mut rng, &home, None));
     no_flags(events);
     // The same key on the thief's server.
-    let thief = who(
-        [45, 77, 3, 9],
-        None,
-        None,
-        Some("partner-0"),
-        2,
-        "partner-sync/2.1",
-    );
+    let thief = partner(0, [45, 77, 3, 9]);
     assert_caught(
         long_export(&mut rng, &thief, Some("data_exfiltration")),
         AttackType::DataExfiltration,
@@ -742,14 +720,7 @@ fn search_burst(
     minutes: i64,
     label: Option<&'static str>,
 ) -> Vec<Event> {
-    let key = who(
-        [34, 120, 1, 10],
-        None,
-        None,
-        Some("partner-1"),
-        2,
-        "partner-sync/2.1",
-    );
+    let key = partner(1, [34, 120, 1, 10]);
     let t = TEST_START + 2 * HOUR;
     (0..minutes * 10)
         .map(|i| event(rng, t + i * 6_000, &key, 5, 200, None, label))
@@ -775,14 +746,7 @@ fn a_short_sync_burst_is_not_a_flood_but_the_same_rate_sustained_is() {
 #[test]
 fn a_key_walking_ids_while_it_floods_is_caught_at_both() {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(25);
-    let key = who(
-        [34, 120, 1, 10],
-        None,
-        None,
-        Some("partner-1"),
-        2,
-        "partner-sync/2.1",
-    );
+    let key = partner(1, [34, 120, 1, 10]);
     let t = TEST_START + 2 * HOUR;
     let mut attack = search_burst(&mut rng, 30, Some("api_dos"));
     attack.extend((0..300u32).map(|i| {
@@ -1372,22 +1336,8 @@ fn the_owner_exporting_after_a_thief_drained_its_key_is_not_exfiltration() {
     // The key's decaying 2-hour volume still holds a good part of the thief's pull; the
     // owner's export, on the network training saw it use, is judged on its own bytes.
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(61);
-    let home = who(
-        [34, 120, 0, 10],
-        None,
-        None,
-        Some("partner-0"),
-        2,
-        "partner-sync/2.1",
-    );
-    let thief = who(
-        [45, 77, 3, 9],
-        None,
-        None,
-        Some("partner-0"),
-        2,
-        "partner-sync/2.1",
-    );
+    let home = partner(0, [34, 120, 0, 10]);
+    let thief = partner(0, [45, 77, 3, 9]);
     let t = TEST_START + HOUR;
     let drain: Vec<Event> = (0..3000)
         .map(|i| {
