@@ -49,6 +49,11 @@ pub struct EntityBaseline {
     /// network counts as known.
     #[serde(default)]
     pub networks: Vec<u64>,
+    /// Devices (user agents less their versions) the entity was used on in training, one
+    /// bit per device hash mod 64 (as [`LightBaseline::agents`]). 0 in models from before:
+    /// a new country on a new device is then evidence for light credentials only.
+    #[serde(default)]
+    pub agents: u64,
 }
 
 impl EntityBaseline {

@@ -612,22 +612,28 @@ fn judge(
     // one stranger using it looks like one user. What training did see is its owner's
     // countries and devices; authenticated use from a country AND on a device it never
     // used is someone else holding the credential. Both at once: a trip alone, or a new
-    // phone alone, is the owner.
-    if let Some(l) = light {
+    // phone alone, is the owner. A credential with a baseline of its own is judged so too:
+    // a thief taking a regular's session from the next country over on another phone,
+    // a few quiet requests, exceeds none of its maxima either.
+    let habits = match (own_baseline(model, w), light) {
+        (Some(b), _) if b.agents != 0 => Some((b.countries, b.agents)),
+        (None, Some(l)) => Some((l.countries, l.agents)),
+        _ => None,
+    };
+    if let Some((countries, agents)) = habits {
         let (country, agent) = (facts.country_bit(), facts.agent_bit());
         let used = !facts.unauthorized && !facts.auth_endpoint;
-        if used && country != 0 && agent != 0 && l.countries & country == 0 && l.agents & agent == 0
-        {
+        if used && country != 0 && agent != 0 && countries & country == 0 && agents & agent == 0 {
             let new = [
                 (
                     Feature::DistinctCountries1h,
                     "country_new_to_credential",
-                    l.countries,
+                    countries,
                 ),
                 (
                     Feature::DistinctUserAgents1h,
                     "device_new_to_credential",
-                    l.agents,
+                    agents,
                 ),
             ];
             for (feature, label, known) in new {

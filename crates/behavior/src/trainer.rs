@@ -217,6 +217,7 @@ impl BehaviorTrainer {
                     countries: s.countries,
                     endpoint_maxima: s.endpoint_maxima.to_vec(),
                     networks: s.networks.to_vec(),
+                    agents: s.agents,
                 })
                 .collect();
             kinds.push(KindModel {

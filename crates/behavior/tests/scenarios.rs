@@ -851,8 +851,8 @@ fn light_user_world() -> (Arc<BehaviorModel>, Who) {
     (model, owner)
 }
 
-/// Test traffic of `visitor` (the light user's credential, elsewhere or on another device).
-fn light_user_session(visitor: &Who, attack: Option<&'static str>) -> Vec<Event> {
+/// Six quiet requests of `visitor` (a user's credential, elsewhere or on another device).
+fn quiet_session(visitor: &Who, attack: Option<&'static str>) -> Vec<Event> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(32);
     let t = TEST_START + 2 * HOUR;
     (0..6)
@@ -878,7 +878,7 @@ fn a_light_users_token_from_a_new_country_on_a_new_device_is_token_misuse() {
         ..owner
     };
     let mut events = benign_test();
-    events.extend(light_user_session(&thief, Some("token_misuse")));
+    events.extend(quiet_session(&thief, Some("token_misuse")));
     let events = finish(events);
     let (_, outcomes) = run(&model, &events);
     let (types, false_flags) = verdicts(&events, &outcomes);
@@ -917,7 +917,7 @@ fn a_light_user_on_a_new_phone_at_home_or_travelling_with_their_own_is_not_misus
     };
     for visitor in [new_phone, trip] {
         let mut events = benign_test();
-        events.extend(light_user_session(&visitor, None));
+        events.extend(quiet_session(&visitor, None));
         let (_, outcomes) = run(&model, &finish(events));
         let flags: Vec<_> = outcomes.iter().flat_map(|o| o.flagged.iter()).collect();
         assert!(flags.is_empty(), "{flags:#?}");
@@ -1389,4 +1389,53 @@ fn the_owner_exporting_after_a_thief_drained_its_key_is_not_exfiltration() {
         owner_flags.is_empty(),
         "the owner was flagged: {owner_flags:#?}"
     );
+}
+
+#[test]
+fn a_regulars_account_from_a_new_country_on_a_new_device_is_token_misuse() {
+    // user0 has a baseline of its own: France, the iOS app. A thief with a fresh session of
+    // the account, in Brazil on an Android phone (records without coordinates: no travel
+    // speed to measure), makes a few quiet requests: none of the account's maxima is
+    // exceeded; the place and the device, both new to it, are the tell.
+    let model = model();
+    assert!(model
+        .kind(EntityKind::User)
+        .is_some_and(|k| k.baseline_index("user0").is_some()));
+    let owner = || {
+        who(
+            [81, 10, 0, 7],
+            Some("user0"),
+            None,
+            None,
+            0,
+            "ShopApp/3 (iOS)",
+        )
+    };
+    let thief = Who {
+        ip: IpAddr::V4(Ipv4Addr::new(103, 4, 9, 9)),
+        token: Some(fp("user0-stolen")),
+        city: 3,
+        ua: "ShopApp/3 (Android 14; Pixel 8)".into(),
+        ..owner()
+    };
+    let mut stolen = quiet_session(&thief, Some("token_misuse"));
+    for e in &mut stolen {
+        e.rec.geo = None;
+    }
+    let (events, outcomes) = scenario(stolen);
+    let (types, false_flags) = verdicts(&events, &outcomes);
+    assert_eq!(types, BTreeSet::from([AttackType::TokenMisuse]));
+    assert!(false_flags.is_empty(), "benign flagged: {false_flags:#?}");
+
+    // The owner on a new phone at home is the owner.
+    let new_phone = Who {
+        token: Some(fp("user0-new-phone")),
+        ua: "ShopApp/3 (Android 14; Pixel 8)".into(),
+        ..owner()
+    };
+    no_flags({
+        let mut events = benign_test();
+        events.extend(quiet_session(&new_phone, None));
+        events
+    });
 }
