@@ -151,7 +151,7 @@ impl BehaviorTracker {
             let kind_model = self.model.kind(kind);
             let (w, created) = self
                 .windows
-                .get_or_insert_with(kind, key, || EntityWindow::new(facts.ts_ms));
+                .get_or_insert_with(kind, key, facts.ts_ms, || EntityWindow::new(facts.ts_ms));
             if created && is_credential(kind) {
                 let value = key.value();
                 if let Some(m) = kind_model {

@@ -100,7 +100,7 @@ impl BehaviorTrainer {
             let Some(key) = key else { continue };
             let (w, _) = self
                 .windows
-                .get_or_insert_with(kind, key, || EntityWindow::new(facts.ts_ms));
+                .get_or_insert_with(kind, key, facts.ts_ms, || EntityWindow::new(facts.ts_ms));
             w.update(&facts, kind);
             if kind == EntityKind::Api {
                 api_5xx = w.server_error_ratio();
@@ -130,15 +130,17 @@ impl BehaviorTrainer {
             // IPs are places, not identities (a partner's pool, a NAT): judged against
             // their kind only. Credentials keep their own baseline.
             if is_credential(kind) {
-                let (stats, _) = self.entities.get_or_insert_with(kind, key, || EntityStats {
-                    requests: 0,
-                    maxima: [0.0; N_FEATURES],
-                    countries: 0,
-                    light_countries: 0,
-                    agents: 0,
-                    endpoint_maxima: [0.0; ENDPOINT_BUCKETS],
-                    networks: [0; NETWORK_BITS / 64],
-                });
+                let (stats, _) = self
+                    .entities
+                    .get_or_insert_with(kind, key, facts.ts_ms, || EntityStats {
+                        requests: 0,
+                        maxima: [0.0; N_FEATURES],
+                        countries: 0,
+                        light_countries: 0,
+                        agents: 0,
+                        endpoint_maxima: [0.0; ENDPOINT_BUCKETS],
+                        networks: [0; NETWORK_BITS / 64],
+                    });
                 if let Some(m) = stats.endpoint_maxima.get_mut(facts.endpoint_bucket()) {
                     *m = m.max(endpoint_rate as f32);
                 }
@@ -204,8 +206,8 @@ impl BehaviorTrainer {
             let min_req = self.cfg.min_entity_requests;
             let cap = self.cfg.max_entity_baselines;
             let light = lights.get_mut(slot).map(std::mem::take).unwrap_or_default();
-            self.entities.retain(|s| s.requests >= min_req);
-            self.entities.truncate_kind(*kind, cap, |s| s.requests);
+            self.entities.retain(|_, s| s.requests >= min_req);
+            self.entities.truncate_kind(*kind, cap, |_, s| s.requests);
             let baselines = self
                 .entities
                 .sorted(*kind)
