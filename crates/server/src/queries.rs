@@ -294,6 +294,15 @@ pub async fn apis(
     _auth: Authed<ReadRole>,
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
+    // The version first: a new model reaches the shards' queues before its version is
+    // published, so statuses asked for after reading a version are of that model or a
+    // newer one. Read the other way round, a training finishing in between reported its
+    // version beside the statuses of the engines it replaced.
+    let (version, created_ms) = state
+        .model
+        .lock()
+        .map(|m| (m.version, m.created_ms))
+        .unwrap_or((0, 0));
     let statuses = state
         .shards
         .status()
@@ -305,11 +314,6 @@ pub async fn apis(
         .into_iter()
         .map(|s| (s.api.clone(), s))
         .collect();
-    let (version, created_ms) = state
-        .model
-        .lock()
-        .map(|m| (m.version, m.created_ms))
-        .unwrap_or((0, 0));
     let owners = state.outputs.webhooks.owners();
     let mut unowned = Vec::new();
     let apis: Vec<Value> = statuses

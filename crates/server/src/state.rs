@@ -200,7 +200,9 @@ impl AppState {
         *self.shutdown.borrow()
     }
 
-    /// Replace the engines' models and remember which version serves.
+    /// Replace the engines' models and remember which version serves. The swap is queued
+    /// to every shard before the version is published: a reader that sees the version and
+    /// then asks the shards finds the new models (the `apis` query relies on it).
     pub async fn install_model(
         &self,
         bundle: Arc<ModelBundle>,
