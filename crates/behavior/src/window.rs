@@ -327,12 +327,53 @@ pub struct EntityWindow {
     /// The last record stepped a sequential id walk.
     pub(crate) walked: bool,
     /// Since when one of the entity's endpoints has been busier than its own limit, and
-    /// when that was last seen (`i64::MIN`: not now).
-    hammer_since_ms: i64,
-    hammer_last_ms: i64,
-    /// The same for the 2-hour byte volume (`i64::MIN`: not over its limit now).
-    drain_since_ms: i64,
-    drain_last_ms: i64,
+    /// when that was last seen.
+    hammering: Spell,
+    /// The same for the 2-hour byte volume over its limit while more is pulled.
+    draining: Spell,
+}
+
+/// A condition an entity's records show now and then (an endpoint over its limit, the
+/// 2-hour volume over its limit): since when it has held, and when it was last seen.
+/// Records that do not show it interleave; only a quiet spell longer than the gap ends it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Spell {
+    /// `i64::MIN`: not on now.
+    since_ms: i64,
+    last_ms: i64,
+}
+
+impl Spell {
+    const OFF: Spell = Spell {
+        since_ms: i64::MIN,
+        last_ms: i64::MIN,
+    };
+
+    /// Notes whether the record at `ts_ms` shows the condition; returns for how long it
+    /// has held (0 when it is not on now).
+    fn track(&mut self, on: bool, ts_ms: i64, gap_ms: i64) -> i64 {
+        let stopped = ts_ms.saturating_sub(self.last_ms) > gap_ms;
+        if !on {
+            if stopped {
+                self.since_ms = i64::MIN;
+            }
+            return 0;
+        }
+        if self.since_ms == i64::MIN || stopped {
+            self.since_ms = ts_ms;
+        }
+        self.last_ms = self.last_ms.max(ts_ms);
+        ts_ms.saturating_sub(self.since_ms)
+    }
+
+    /// For how long it has held as of `ts_ms` (0 when not on).
+    fn held_for(&self, ts_ms: i64) -> i64 {
+        if self.since_ms == i64::MIN {
+            0
+        } else {
+            ts_ms.saturating_sub(self.since_ms)
+        }
+    }
 }
 
 fn epoch(ts_ms: i64, len_ms: i64) -> u32 {
@@ -377,10 +418,8 @@ impl EntityWindow {
             home_country: 0,
             elsewhere_countries: 0,
             walked: false,
-            hammer_since_ms: i64::MIN,
-            hammer_last_ms: i64::MIN,
-            drain_since_ms: i64::MIN,
-            drain_last_ms: i64::MIN,
+            hammering: Spell::OFF,
+            draining: Spell::OFF,
         }
     }
 
@@ -520,36 +559,13 @@ impl EntityWindow {
     /// endpoints interleave with the hammered one's: only a quiet spell of `HAMMER_GAP_MS`
     /// without any excess ends it.
     pub(crate) fn track_hammering(&mut self, over: bool, ts_ms: i64) -> i64 {
-        if !over {
-            if ts_ms.saturating_sub(self.hammer_last_ms) > HAMMER_GAP_MS {
-                self.hammer_since_ms = i64::MIN;
-            }
-            return 0;
-        }
-        if self.hammer_since_ms == i64::MIN
-            || ts_ms.saturating_sub(self.hammer_last_ms) > HAMMER_GAP_MS
-        {
-            self.hammer_since_ms = ts_ms;
-        }
-        self.hammer_last_ms = self.hammer_last_ms.max(ts_ms);
-        ts_ms.saturating_sub(self.hammer_since_ms)
+        self.hammering.track(over, ts_ms, HAMMER_GAP_MS)
     }
 
     /// Notes whether the record at `ts_ms` pulled more while the 2-hour byte volume was over
     /// its limit; returns for how long the entity has kept pulling over it (0 when not now).
     pub(crate) fn track_draining(&mut self, over: bool, ts_ms: i64) -> i64 {
-        let stopped = ts_ms.saturating_sub(self.drain_last_ms) > DRAIN_GAP_MS;
-        if !over {
-            if stopped {
-                self.drain_since_ms = i64::MIN;
-            }
-            return 0;
-        }
-        if self.drain_since_ms == i64::MIN || stopped {
-            self.drain_since_ms = ts_ms;
-        }
-        self.drain_last_ms = self.drain_last_ms.max(ts_ms);
-        ts_ms.saturating_sub(self.drain_since_ms)
+        self.draining.track(over, ts_ms, DRAIN_GAP_MS)
     }
 
     /// Counts the last record's bytes as pulled by a stranger: from a network the
@@ -566,11 +582,7 @@ impl EntityWindow {
     /// For how long the entity has kept pulling with its 2-hour volume over its limit, as
     /// of `ts_ms` (0 when not now).
     pub(crate) fn draining_for(&self, ts_ms: i64) -> i64 {
-        if self.drain_since_ms == i64::MIN {
-            0
-        } else {
-            ts_ms.saturating_sub(self.drain_since_ms)
-        }
+        self.draining.held_for(ts_ms)
     }
 
     /// Whether failed logins still arrive at half the pace the 10-minute count averages or
