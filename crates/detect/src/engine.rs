@@ -9,7 +9,7 @@ use crate::discovery::ApiNamer;
 use crate::features::request_evidence;
 use crate::health::HealthState;
 use crate::model::{stable_hash64, ApiModel, PopulationModel, RequestDetector, Resolver};
-use crate::train::push_ip;
+use crate::train::{named_entities, push_ip};
 use apiwarden_alert::{Alert, AttackType, EntityKind, EntityRef, Evidence, Severity};
 use apiwarden_behavior::{BehaviorConfig, BehaviorTracker, EntitySnapshot, Observation};
 use apiwarden_monitor::EndpointFigures;
@@ -667,12 +667,7 @@ fn open_attack(
     if let Some(a) = alerts.open_attack(probe, rec.ts_ms) {
         return Some(a);
     }
-    let names = [
-        (EntityKind::User, rec.user.as_deref()),
-        (EntityKind::ApiKey, rec.api_key.as_ref().map(|k| k.as_str())),
-        (EntityKind::Token, rec.token.as_ref().map(|t| t.as_str())),
-    ];
-    for (kind, value) in names {
+    for (kind, value) in named_entities(rec) {
         let Some(value) = value else { continue };
         probe.kind = kind;
         probe.value.clear();

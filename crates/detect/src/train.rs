@@ -438,25 +438,22 @@ pub fn entities_of(rec: &AccessRecord) -> Vec<EntityRef> {
         kind: EntityKind::Ip,
         value: rec.client_ip.to_string(),
     });
-    if let Some(u) = &rec.user {
-        v.push(EntityRef {
-            kind: EntityKind::User,
-            value: u.clone(),
-        });
-    }
-    if let Some(k) = &rec.api_key {
-        v.push(EntityRef {
-            kind: EntityKind::ApiKey,
-            value: k.0.clone(),
-        });
-    }
-    if let Some(t) = &rec.token {
-        v.push(EntityRef {
-            kind: EntityKind::Token,
-            value: t.0.clone(),
-        });
-    }
+    v.extend(named_entities(rec).into_iter().filter_map(|(kind, value)| {
+        Some(EntityRef {
+            kind,
+            value: value?.to_string(),
+        })
+    }));
     v
+}
+
+/// The record's entities after its address, in [`entities_of`]'s order, borrowed.
+pub(crate) fn named_entities(rec: &AccessRecord) -> [(EntityKind, Option<&str>); 3] {
+    [
+        (EntityKind::User, rec.user.as_deref()),
+        (EntityKind::ApiKey, rec.api_key.as_ref().map(|k| k.as_str())),
+        (EntityKind::Token, rec.token.as_ref().map(|t| t.as_str())),
+    ]
 }
 
 /// Health baselines of one API from all its training records: records the
