@@ -401,23 +401,10 @@ mod tests {
 
     fn rec(api: Option<&str>, host: Option<&str>, path: &str) -> AccessRecord {
         AccessRecord {
-            id: None,
-            ts_ms: 0,
             api: api.map(str::to_string),
             host: host.map(str::to_string),
-            method: "GET".into(),
             path: path.into(),
-            status: 200,
-            latency_ms: 1.0,
-            request_bytes: 0,
-            response_bytes: 0,
-            client_ip: "10.0.0.1".parse().unwrap(),
-            country: None,
-            geo: None,
-            user: None,
-            api_key: None,
-            token: None,
-            user_agent: None,
+            ..AccessRecord::example()
         }
     }
 

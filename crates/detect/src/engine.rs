@@ -753,23 +753,12 @@ mod tests {
 
     fn rec(resp: u64) -> AccessRecord {
         AccessRecord {
-            id: None,
-            ts_ms: 0,
             api: Some("shop".into()),
-            host: None,
-            method: "GET".into(),
             path: "/users/1".into(),
-            status: 200,
             latency_ms: 20.0,
-            request_bytes: 0,
             response_bytes: resp,
             client_ip: "10.0.0.9".parse().unwrap(),
-            country: None,
-            geo: None,
-            user: None,
-            api_key: None,
-            token: None,
-            user_agent: None,
+            ..AccessRecord::example()
         }
     }
 

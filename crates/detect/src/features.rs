@@ -472,23 +472,13 @@ mod tests {
 
     fn rec(latency: f64, resp: u64, status: u16) -> AccessRecord {
         AccessRecord {
-            id: None,
             ts_ms: 6 * 3_600_000,
-            api: None,
-            host: None,
-            method: "GET".into(),
             path: "/v1/a?x=1".into(),
             status,
             latency_ms: latency,
             request_bytes: 100,
             response_bytes: resp,
-            client_ip: "10.0.0.1".parse().unwrap(),
-            country: None,
-            geo: None,
-            user: None,
-            api_key: None,
-            token: None,
-            user_agent: None,
+            ..AccessRecord::example()
         }
     }
 

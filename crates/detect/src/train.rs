@@ -581,25 +581,7 @@ mod tests {
 
     #[test]
     fn monitor_client_reads_as_formatted() {
-        let mut rec = AccessRecord {
-            id: None,
-            ts_ms: 0,
-            api: None,
-            host: None,
-            method: "GET".into(),
-            path: "/".into(),
-            status: 200,
-            latency_ms: 1.0,
-            request_bytes: 0,
-            response_bytes: 0,
-            client_ip: "0.0.0.0".parse().unwrap(),
-            country: None,
-            geo: None,
-            user: None,
-            api_key: None,
-            token: None,
-            user_agent: None,
-        };
+        let mut rec = AccessRecord::example();
         for ip in [
             "0.0.0.0",
             "10.0.0.9",

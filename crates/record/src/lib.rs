@@ -90,6 +90,32 @@ pub struct AccessRecord {
     pub user_agent: Option<String>,
 }
 
+impl AccessRecord {
+    /// A `GET /` answered 200 in 1 ms to 10.0.0.1 at time 0, nothing else known: the base
+    /// that tests override field by field.
+    pub fn example() -> AccessRecord {
+        AccessRecord {
+            id: None,
+            ts_ms: 0,
+            api: None,
+            host: None,
+            method: "GET".into(),
+            path: "/".into(),
+            status: 200,
+            latency_ms: 1.0,
+            request_bytes: 0,
+            response_bytes: 0,
+            client_ip: IpAddr::from([10, 0, 0, 1]),
+            country: None,
+            geo: None,
+            user: None,
+            api_key: None,
+            token: None,
+            user_agent: None,
+        }
+    }
+}
+
 /// Latitude / longitude in degrees.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct GeoPoint {
