@@ -61,35 +61,30 @@ fn bench_engine(c: &mut Criterion) {
 
     // Timed with the allocation counters off, as the binary runs.
     uncounted(|| {
-        let mut group = c.benchmark_group("engine");
-        group.throughput(Throughput::Elements(test.len() as u64));
-        group.sample_size(10);
-        group.measurement_time(Duration::from_secs(10));
-        group.bench_function("process_all_detectors", |b| {
-            b.iter(|| {
-                let mut engine = Engine::new(Arc::clone(&bundle), EngineConfig::default());
-                for r in &test {
-                    black_box(engine.process(r));
-                }
-            })
+        timed(c, "engine", "process_all_detectors", test.len(), || {
+            let mut engine = Engine::new(Arc::clone(&bundle), EngineConfig::default());
+            for r in &test {
+                black_box(engine.process(r));
+            }
         });
-        group.finish();
-
-        let mut group = c.benchmark_group("train");
-        group.throughput(Throughput::Elements(train.len() as u64));
-        group.sample_size(10);
-        group.measurement_time(Duration::from_secs(10));
-        group.bench_function("trainer_finish", |b| {
-            b.iter(|| {
-                let mut trainer = Trainer::new(TrainConfig::default());
-                for r in &train {
-                    trainer.observe(r);
-                }
-                black_box(trainer.finish().is_ok())
-            })
+        timed(c, "train", "trainer_finish", train.len(), || {
+            let mut trainer = Trainer::new(TrainConfig::default());
+            for r in &train {
+                trainer.observe(r);
+            }
+            black_box(trainer.finish().is_ok());
         });
-        group.finish();
     });
+}
+
+/// Ten samples of `run` over 10 s, reported per element (record).
+fn timed(c: &mut Criterion, group: &str, name: &str, elements: usize, mut run: impl FnMut()) {
+    let mut group = c.benchmark_group(group);
+    group.throughput(Throughput::Elements(elements as u64));
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
+    group.bench_function(name, |b| b.iter(&mut run));
+    group.finish();
 }
 
 criterion_group!(benches, bench_engine);
